@@ -1,0 +1,915 @@
+//! [`Sim`]: the discrete-event simulator over any [`Machine`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use epidemic_core::{Machine, Output};
+use hashbrown::{HashMap, HashSet};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::config::{LinkConfig, SimConfig, Transport};
+use crate::metrics::{DropReason, EventRecord, Metrics, NodeMetrics, TraceHash};
+use crate::network::{Fate, Network, NodeId, nanos};
+use crate::queue::EventQueue;
+use crate::wire::Wire;
+
+/// Builds a restarted node's machine from the crashed one: move whatever the scenario
+/// declares durable out of the old machine (`&mut`), and return a fresh machine.
+pub type RestartFn<M> = Box<dyn FnMut(&<M as Machine>::Peer, &mut M, &mut ChaCha8Rng) -> M>;
+
+/// A whole-network check: `Err` explains what is wrong.
+pub type InvariantFn<M> = Box<dyn FnMut(&Sim<M>) -> Result<(), String>>;
+
+type Command<M> = Box<dyn FnOnce(&mut M, Instant)>;
+
+/// What went wrong in a simulation. Every variant that a run can hit names the seed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SimError {
+    /// An invariant failed.
+    Invariant {
+        /// The invariant's name.
+        name: String,
+        /// Virtual time of the failed check.
+        at: Duration,
+        /// The seed that reproduces it.
+        seed: u64,
+        /// What the check said.
+        message: String,
+    },
+    /// The peer (shown with `Debug`) is not in the simulation.
+    UnknownPeer(String),
+    /// A node with this peer id (shown with `Debug`) already exists.
+    DuplicatePeer(String),
+    /// A restart was asked for but no restart factory was set.
+    NoRestartFactory,
+    /// The node (shown with `Debug`) is crashed and cannot take a command.
+    NodeDown(String),
+}
+
+impl fmt::Display for SimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SimError::Invariant {
+                name,
+                at,
+                seed,
+                message,
+            } => write!(
+                f,
+                "invariant `{name}` failed at {at:?} with seed {seed}: {message} (rerun with SEED={seed})"
+            ),
+            SimError::UnknownPeer(p) => write!(f, "unknown peer {p}"),
+            SimError::DuplicatePeer(p) => write!(f, "peer {p} added twice"),
+            SimError::NoRestartFactory => {
+                write!(f, "restart needs a factory: call Sim::on_restart")
+            }
+            SimError::NodeDown(p) => write!(f, "node {p} is crashed"),
+        }
+    }
+}
+
+impl std::error::Error for SimError {}
+
+struct Node<M: Machine> {
+    peer: M::Peer,
+    machine: M,
+    up: bool,
+    /// The virtual time of this node's live timer event, if one is queued.
+    wake: Option<u64>,
+    metrics: NodeMetrics,
+}
+
+enum Action<M: Machine> {
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        kind: u16,
+        bytes: u32,
+        msg: M::Message,
+    },
+    /// Live only if the node's `wake` still equals the event's time.
+    Timer(NodeId),
+    LinkDown {
+        node: NodeId,
+        peer: NodeId,
+    },
+    Crash(NodeId),
+    Restart(NodeId),
+    Partition(Vec<Vec<NodeId>>),
+    Heal,
+    SetLink {
+        from: NodeId,
+        to: NodeId,
+        link: Option<LinkConfig>,
+    },
+    Command(NodeId, Command<M>),
+}
+
+struct Invariant<M: Machine> {
+    name: String,
+    every: Option<u64>,
+    next: u64,
+    check: InvariantFn<M>,
+}
+
+/// A deterministic discrete-event network of [`Machine`]s.
+///
+/// Virtual time starts at zero; one queue orders every delivery, timer, fault and command
+/// by `(time, sequence)`; nodes are kept in peer order; every random choice comes from one
+/// ChaCha stream seeded by [`SimConfig::seed`] (a second stream of the same seed forks the
+/// machines' own RNGs). The same seed and the same scenario give the same
+/// [`trace_hash`](Sim::trace_hash).
+///
+/// Each node is drained per the drain contract after every input, and woken at its
+/// `poll_timeout`. A machine whose deadline is still in the past right after
+/// `handle_timeout` is woken again one virtual nanosecond later, so time always advances.
+pub struct Sim<M: Machine> {
+    config: SimConfig,
+    now: u64,
+    epoch: Instant,
+    queue: EventQueue<Action<M>>,
+    /// Timer events in the queue that no longer match their node's `wake`.
+    stale: usize,
+    nodes: Vec<Node<M>>,
+    index: BTreeMap<M::Peer, NodeId>,
+    lookup: HashMap<M::Peer, NodeId>,
+    net: Network,
+    /// Pending dial failures on connection transports: one link-down per pair at a time.
+    failing: HashSet<(NodeId, NodeId)>,
+    rng: ChaCha8Rng,
+    forks: ChaCha8Rng,
+    wire: Wire<M::Message>,
+    metrics: Metrics,
+    events: Vec<EventRecord<M::Peer, M::Event>>,
+    invariants: Vec<Invariant<M>>,
+    restart: Option<RestartFn<M>>,
+    trace: TraceHash,
+}
+
+impl<M: Machine> fmt::Debug for Sim<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sim")
+            .field("seed", &self.config.seed)
+            .field("now", &self.now())
+            .field("nodes", &self.nodes.len())
+            .field("queued", &self.queue.len())
+            .finish_non_exhaustive()
+    }
+}
+
+// Tags folded into the trace hash, one per kind of step.
+const T_DELIVER: u64 = 1;
+const T_TIMER: u64 = 2;
+const T_LINK_DOWN: u64 = 3;
+const T_CRASH: u64 = 4;
+const T_RESTART: u64 = 5;
+const T_PARTITION: u64 = 6;
+const T_HEAL: u64 = 7;
+const T_SET_LINK: u64 = 8;
+const T_COMMAND: u64 = 9;
+const T_EVENT: u64 = 10;
+const T_DROP: u64 = 11;
+const T_ADD: u64 = 12;
+
+impl<M: Machine> Sim<M>
+where
+    M::Message: Clone,
+{
+    /// An empty network.
+    #[must_use]
+    pub fn new(config: SimConfig, wire: Wire<M::Message>) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        let mut forks = rng.clone();
+        rng.set_stream(0);
+        forks.set_stream(1);
+        Self {
+            now: 0,
+            epoch: crate::meter::epoch(),
+            queue: EventQueue::new(),
+            stale: 0,
+            nodes: Vec::new(),
+            index: BTreeMap::new(),
+            lookup: HashMap::new(),
+            net: Network::new(config.link.clone()),
+            failing: HashSet::new(),
+            rng,
+            forks,
+            wire,
+            metrics: Metrics::default(),
+            events: Vec::new(),
+            invariants: Vec::new(),
+            restart: None,
+            trace: TraceHash::new(config.seed),
+            config,
+        }
+    }
+
+    // ---- building the scenario ----------------------------------------------------------
+
+    /// A fresh RNG for a machine, forked deterministically from the seed.
+    pub fn fork_rng(&mut self) -> ChaCha8Rng {
+        ChaCha8Rng::from_rng(&mut self.forks)
+    }
+
+    /// Adds a node at the current virtual time, drains it and arms its timer.
+    ///
+    /// # Errors
+    /// [`SimError::DuplicatePeer`] if `peer` exists (nothing changes).
+    pub fn add_node(&mut self, peer: M::Peer, machine: M) -> Result<(), SimError> {
+        if self.lookup.contains_key(&peer) {
+            return Err(SimError::DuplicatePeer(format!("{peer:?}")));
+        }
+        // Node ids are dense u32s; four billion nodes do not fit in memory first.
+        let id = NodeId::try_from(self.nodes.len()).expect("fewer than 2^32 nodes");
+        self.index.insert(peer.clone(), id);
+        self.lookup.insert(peer.clone(), id);
+        self.nodes.push(Node {
+            peer,
+            machine,
+            up: true,
+            wake: None,
+            metrics: NodeMetrics::default(),
+        });
+        self.net.add_node();
+        self.trace.mix(T_ADD << 32 | u64::from(id));
+        self.drain(id, false);
+        Ok(())
+    }
+
+    /// Sets how a crashed node's machine is rebuilt on restart.
+    pub fn on_restart(
+        &mut self,
+        factory: impl FnMut(&M::Peer, &mut M, &mut ChaCha8Rng) -> M + 'static,
+    ) {
+        self.restart = Some(Box::new(factory));
+    }
+
+    /// Adds a whole-network check, run every `every` of virtual time (if set) and at the end
+    /// of every `run_*` call. A failure stops the run with [`SimError::Invariant`] and
+    /// prints the failing seed.
+    pub fn add_invariant(
+        &mut self,
+        name: impl Into<String>,
+        every: Option<Duration>,
+        check: impl FnMut(&Sim<M>) -> Result<(), String> + 'static,
+    ) {
+        let every = every.map(|d| nanos(d).max(1));
+        self.invariants.push(Invariant {
+            name: name.into(),
+            every,
+            next: every.map_or(u64::MAX, |e| self.now.saturating_add(e)),
+            check: Box::new(check),
+        });
+    }
+
+    /// Runs an application command on a node now, then drains it.
+    ///
+    /// # Errors
+    /// [`SimError::UnknownPeer`] or [`SimError::NodeDown`]; the command does not run.
+    pub fn command<R>(
+        &mut self,
+        peer: &M::Peer,
+        f: impl FnOnce(&mut M, Instant) -> R,
+    ) -> Result<R, SimError> {
+        let id = self.id(peer)?;
+        if !self.nodes[id as usize].up {
+            return Err(SimError::NodeDown(format!("{peer:?}")));
+        }
+        let now = self.instant();
+        let r = f(&mut self.nodes[id as usize].machine, now);
+        self.trace.mix(T_COMMAND << 32 | u64::from(id));
+        self.drain(id, false);
+        Ok(r)
+    }
+
+    /// Schedules an application command on a node at virtual time `at` (skipped if the
+    /// node is crashed then).
+    ///
+    /// # Errors
+    /// [`SimError::UnknownPeer`].
+    pub fn schedule_command(
+        &mut self,
+        at: Duration,
+        peer: &M::Peer,
+        f: impl FnOnce(&mut M, Instant) + 'static,
+    ) -> Result<(), SimError> {
+        let id = self.id(peer)?;
+        self.push_at(at, Action::Command(id, Box::new(f)));
+        Ok(())
+    }
+
+    /// Crashes `peer` at `at`: it loses its timers, receives nothing and sends nothing
+    /// until restarted.
+    ///
+    /// # Errors
+    /// [`SimError::UnknownPeer`].
+    pub fn schedule_crash(&mut self, at: Duration, peer: &M::Peer) -> Result<(), SimError> {
+        let id = self.id(peer)?;
+        self.push_at(at, Action::Crash(id));
+        Ok(())
+    }
+
+    /// Restarts `peer` at `at` with a machine from the [`on_restart`](Sim::on_restart)
+    /// factory (no-op if it is up then).
+    ///
+    /// # Errors
+    /// [`SimError::UnknownPeer`], or [`SimError::NoRestartFactory`] if none is set yet.
+    pub fn schedule_restart(&mut self, at: Duration, peer: &M::Peer) -> Result<(), SimError> {
+        let id = self.id(peer)?;
+        if self.restart.is_none() {
+            return Err(SimError::NoRestartFactory);
+        }
+        self.push_at(at, Action::Restart(id));
+        Ok(())
+    }
+
+    /// At `at`, splits the network: each set becomes one side, and the nodes in no set
+    /// form one more side. Messages only flow within a side. Replaces any earlier
+    /// partition.
+    ///
+    /// # Errors
+    /// [`SimError::UnknownPeer`] if a set names an unknown peer (nothing is scheduled).
+    pub fn schedule_partition(
+        &mut self,
+        at: Duration,
+        sets: &[Vec<M::Peer>],
+    ) -> Result<(), SimError> {
+        let ids = sets
+            .iter()
+            .map(|set| {
+                set.iter()
+                    .map(|p| self.id(p))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.push_at(at, Action::Partition(ids));
+        Ok(())
+    }
+
+    /// At `at`, removes any partition.
+    pub fn schedule_heal(&mut self, at: Duration) {
+        self.push_at(at, Action::Heal);
+    }
+
+    /// At `at`, gives the directed link `from → to` its own fault model (`None` returns it
+    /// to the default).
+    ///
+    /// # Errors
+    /// [`SimError::UnknownPeer`].
+    pub fn schedule_link(
+        &mut self,
+        at: Duration,
+        from: &M::Peer,
+        to: &M::Peer,
+        link: Option<LinkConfig>,
+    ) -> Result<(), SimError> {
+        let (from, to) = (self.id(from)?, self.id(to)?);
+        self.push_at(at, Action::SetLink { from, to, link });
+        Ok(())
+    }
+
+    /// Changes the fault model of every link without an override, from now on.
+    pub fn set_default_link(&mut self, link: LinkConfig) {
+        self.net.set_default_link(link);
+    }
+
+    // ---- running ------------------------------------------------------------------------
+
+    /// Processes every event up to and including virtual time `until`, leaves the clock at
+    /// `until`, and runs the invariants.
+    ///
+    /// # Errors
+    /// [`SimError::Invariant`] at the first failed check.
+    pub fn run_until(&mut self, until: Duration) -> Result<(), SimError> {
+        let until = nanos(until);
+        while let Some(at) = self.queue.peek_time() {
+            if at > until {
+                break;
+            }
+            self.check_due(at)?;
+            self.step();
+        }
+        self.check_due(until)?;
+        self.now = self.now.max(until);
+        self.check_all()
+    }
+
+    /// [`run_until`](Sim::run_until) `now + d`.
+    ///
+    /// # Errors
+    /// [`SimError::Invariant`] at the first failed check.
+    pub fn run_for(&mut self, d: Duration) -> Result<(), SimError> {
+        self.run_until(self.now() + d)
+    }
+
+    /// Runs until nothing is left to happen (no message in flight, no timer armed on a live
+    /// node, nothing scheduled) or virtual time `limit`, whichever comes first, then runs
+    /// the invariants. Returns whether the network went quiet.
+    ///
+    /// # Errors
+    /// [`SimError::Invariant`] at the first failed check.
+    pub fn run_until_quiescent(&mut self, limit: Duration) -> Result<bool, SimError> {
+        let limit = nanos(limit);
+        let quiet = loop {
+            if self.is_quiescent() {
+                break true;
+            }
+            match self.queue.peek_time() {
+                Some(at) if at <= limit => {
+                    self.check_due(at)?;
+                    self.step();
+                }
+                _ => {
+                    self.check_due(limit)?;
+                    self.now = self.now.max(limit);
+                    break false;
+                }
+            }
+        };
+        self.check_all()?;
+        Ok(quiet)
+    }
+
+    /// Whether nothing is left to happen.
+    #[must_use]
+    pub fn is_quiescent(&self) -> bool {
+        self.queue.len() == self.stale
+    }
+
+    /// Runs every invariant now.
+    ///
+    /// # Errors
+    /// [`SimError::Invariant`] at the first failed check.
+    pub fn check_all(&mut self) -> Result<(), SimError> {
+        self.check(|_| true)
+    }
+
+    fn check_due(&mut self, upto: u64) -> Result<(), SimError> {
+        while let Some(at) = self.invariants.iter().map(|i| i.next).min() {
+            if at > upto {
+                return Ok(());
+            }
+            self.now = self.now.max(at);
+            self.check(|inv| inv.next <= at)?;
+        }
+        Ok(())
+    }
+
+    fn check(&mut self, due: impl Fn(&Invariant<M>) -> bool) -> Result<(), SimError> {
+        let mut invariants = std::mem::take(&mut self.invariants);
+        let mut result = Ok(());
+        for inv in &mut invariants {
+            if !due(inv) {
+                continue;
+            }
+            if let Some(every) = inv.every {
+                inv.next = self.now.saturating_add(every);
+            }
+            if let Err(message) = (inv.check)(self) {
+                let err = SimError::Invariant {
+                    name: inv.name.clone(),
+                    at: self.now(),
+                    seed: self.config.seed,
+                    message,
+                };
+                eprintln!("epidemic-sim: {err}");
+                eprintln!("failing seed: {}", self.config.seed);
+                result = Err(err);
+                break;
+            }
+        }
+        self.invariants = invariants;
+        result
+    }
+
+    /// Processes the next event. Returns false if the queue was empty.
+    pub fn step(&mut self) -> bool {
+        let Some((at, _seq, action)) = self.queue.pop() else {
+            return false;
+        };
+        self.now = self.now.max(at);
+        match action {
+            Action::Deliver {
+                from,
+                to,
+                kind,
+                bytes,
+                msg,
+            } => self.on_deliver(from, to, kind, bytes, msg),
+            Action::Timer(id) => self.on_timer(id, at),
+            Action::LinkDown { node, peer } => self.on_link_down(node, peer),
+            Action::Crash(id) => self.on_crash(id),
+            Action::Restart(id) => self.on_restart_action(id),
+            Action::Partition(sets) => {
+                self.trace.mix(T_PARTITION << 32 | at);
+                self.net.partition(&sets);
+                if let Transport::Connection { failure_detection } = self.config.transport {
+                    for (a, b) in self.net.drop_cut_connections() {
+                        let when = self.now + nanos(failure_detection);
+                        self.push(when, Action::LinkDown { node: a, peer: b });
+                        self.push(when, Action::LinkDown { node: b, peer: a });
+                    }
+                }
+            }
+            Action::Heal => {
+                self.trace.mix(T_HEAL << 32 | at);
+                self.net.heal();
+            }
+            Action::SetLink { from, to, link } => {
+                self.trace
+                    .mix(T_SET_LINK << 32 | u64::from(from) << 16 | u64::from(to));
+                self.net.set_link(from, to, link);
+            }
+            Action::Command(id, f) => {
+                if self.nodes[id as usize].up {
+                    self.trace.mix(T_COMMAND << 32 | u64::from(id));
+                    let now = self.instant();
+                    f(&mut self.nodes[id as usize].machine, now);
+                    self.drain(id, false);
+                }
+            }
+        }
+        true
+    }
+
+    fn on_deliver(&mut self, from: NodeId, to: NodeId, kind: u16, bytes: u32, msg: M::Message) {
+        let node = &mut self.nodes[to as usize];
+        if !node.up {
+            self.metrics.on_drop(kind, DropReason::Crashed);
+            self.trace.mix(T_DROP << 32 | u64::from(to));
+            return;
+        }
+        self.metrics.on_deliver(kind, bytes);
+        Metrics::per_node_receive(&mut node.metrics, bytes);
+        self.trace.mix(T_DELIVER << 32 | u64::from(kind));
+        self.trace.mix(u64::from(from) << 32 | u64::from(to));
+        self.trace.mix(self.now ^ u64::from(bytes) << 48);
+        let now = self.epoch + Duration::from_nanos(self.now);
+        let sender = self.nodes[from as usize].peer.clone();
+        self.nodes[to as usize]
+            .machine
+            .handle_message(now, sender, msg);
+        self.drain(to, false);
+    }
+
+    fn on_timer(&mut self, id: NodeId, at: u64) {
+        let node = &mut self.nodes[id as usize];
+        if !node.up || node.wake != Some(at) {
+            self.stale -= 1;
+            return;
+        }
+        node.wake = None;
+        self.metrics.timeouts += 1;
+        self.trace.mix(T_TIMER << 32 | u64::from(id));
+        self.trace.mix(at);
+        let now = self.instant();
+        self.nodes[id as usize].machine.handle_timeout(now);
+        self.drain(id, true);
+    }
+
+    fn on_link_down(&mut self, node: NodeId, peer: NodeId) {
+        self.failing.remove(&(node, peer));
+        if !self.nodes[node as usize].up {
+            return;
+        }
+        self.metrics.link_downs += 1;
+        self.trace
+            .mix(T_LINK_DOWN << 32 | u64::from(node) << 16 | u64::from(peer));
+        let now = self.instant();
+        let peer = self.nodes[peer as usize].peer.clone();
+        self.nodes[node as usize]
+            .machine
+            .handle_link_down(now, peer);
+        self.drain(node, false);
+    }
+
+    fn on_crash(&mut self, id: NodeId) {
+        let node = &mut self.nodes[id as usize];
+        if !node.up {
+            return;
+        }
+        node.up = false;
+        if node.wake.take().is_some() {
+            self.stale += 1;
+        }
+        self.trace.mix(T_CRASH << 32 | u64::from(id));
+        if let Transport::Connection { failure_detection } = self.config.transport {
+            let when = self.now + nanos(failure_detection);
+            for peer in self.net.drop_connections(id) {
+                self.push(
+                    when,
+                    Action::LinkDown {
+                        node: peer,
+                        peer: id,
+                    },
+                );
+            }
+        }
+    }
+
+    fn on_restart_action(&mut self, id: NodeId) {
+        if self.nodes[id as usize].up {
+            return;
+        }
+        // `schedule_restart` refuses to queue a restart without a factory.
+        let factory = self
+            .restart
+            .as_mut()
+            .expect("restart factory set before scheduling");
+        let node = &mut self.nodes[id as usize];
+        node.machine = factory(&node.peer, &mut node.machine, &mut self.forks);
+        node.up = true;
+        self.trace.mix(T_RESTART << 32 | u64::from(id));
+        self.drain(id, false);
+    }
+
+    /// Carries out everything node `id` asks for, then re-arms its timer.
+    fn drain(&mut self, id: NodeId, after_timeout: bool) {
+        while let Some(out) = self.nodes[id as usize].machine.poll_output() {
+            match out {
+                Output::Send { to, msg } => self.send(id, &to, msg),
+                Output::Event(event) => self.emit(id, event),
+                Output::Disconnect(peer) => self.close(id, &peer),
+            }
+        }
+        self.rearm(id, after_timeout);
+    }
+
+    fn rearm(&mut self, id: NodeId, after_timeout: bool) {
+        let floor = if after_timeout {
+            self.now + 1
+        } else {
+            self.now
+        };
+        let node = &mut self.nodes[id as usize];
+        let want = node.machine.poll_timeout().map(|t| {
+            let offset = t.saturating_duration_since(self.epoch);
+            nanos(offset).max(floor)
+        });
+        if want == node.wake {
+            return;
+        }
+        if node.wake.is_some() {
+            self.stale += 1;
+        }
+        node.wake = want;
+        if let Some(at) = want {
+            self.queue.push(at, Action::Timer(id));
+        }
+    }
+
+    fn send(&mut self, from: NodeId, to: &M::Peer, msg: M::Message) {
+        let bytes = u32::try_from((self.wire.size)(&msg)).unwrap_or(u32::MAX);
+        let kind = self.metrics.kind_id((self.wire.kind)(&msg));
+        self.metrics.on_send(kind, bytes);
+        Metrics::per_node_send(&mut self.nodes[from as usize].metrics, bytes);
+        let Some(&to) = self.lookup.get(to) else {
+            self.metrics.on_drop(kind, DropReason::UnknownPeer);
+            return;
+        };
+        match self.config.transport {
+            Transport::Datagram => match self.net.datagram(&mut self.rng, from, to) {
+                Fate::Drop(reason) => {
+                    self.metrics.on_drop(kind, reason);
+                    self.trace
+                        .mix(T_DROP << 32 | u64::from(from) << 16 | u64::from(to));
+                }
+                Fate::Deliver { delay, duplicate } => {
+                    if let Some(extra) = duplicate {
+                        self.metrics.duplicated += 1;
+                        let copy = msg.clone();
+                        self.push(
+                            self.now + extra,
+                            Action::Deliver {
+                                from,
+                                to,
+                                kind,
+                                bytes,
+                                msg: copy,
+                            },
+                        );
+                    }
+                    self.push(
+                        self.now + delay,
+                        Action::Deliver {
+                            from,
+                            to,
+                            kind,
+                            bytes,
+                            msg,
+                        },
+                    );
+                }
+            },
+            Transport::Connection { failure_detection } => {
+                let reason = if !self.nodes[to as usize].up {
+                    Some(DropReason::Crashed)
+                } else if !self.net.path_open(from, to) {
+                    Some(DropReason::Partition)
+                } else {
+                    None
+                };
+                if let Some(reason) = reason {
+                    self.metrics.on_drop(kind, reason);
+                    self.trace
+                        .mix(T_DROP << 32 | u64::from(from) << 16 | u64::from(to));
+                    self.fail_link(from, to, failure_detection);
+                    return;
+                }
+                self.net.connect(from, to);
+                let at = self.net.stream(&mut self.rng, self.now, from, to);
+                self.push(
+                    at,
+                    Action::Deliver {
+                        from,
+                        to,
+                        kind,
+                        bytes,
+                        msg,
+                    },
+                );
+            }
+        }
+    }
+
+    /// A send on a connection transport failed: both ends of an open connection hear
+    /// link-down; a dial that never connected reports once per pair until heard.
+    fn fail_link(&mut self, from: NodeId, to: NodeId, failure_detection: Duration) {
+        let when = self.now + nanos(failure_detection);
+        if self.net.disconnect(from, to) {
+            self.push(
+                when,
+                Action::LinkDown {
+                    node: to,
+                    peer: from,
+                },
+            );
+        }
+        if self.failing.insert((from, to)) {
+            self.push(
+                when,
+                Action::LinkDown {
+                    node: from,
+                    peer: to,
+                },
+            );
+        }
+    }
+
+    fn close(&mut self, from: NodeId, peer: &M::Peer) {
+        let Transport::Connection { .. } = self.config.transport else {
+            return;
+        };
+        let Some(&to) = self.lookup.get(peer) else {
+            return;
+        };
+        if self.net.disconnect(from, to) {
+            let at = self.now + nanos(self.net.link(from, to).latency);
+            self.push(
+                at,
+                Action::LinkDown {
+                    node: to,
+                    peer: from,
+                },
+            );
+        }
+    }
+
+    fn emit(&mut self, id: NodeId, event: M::Event) {
+        self.metrics.events += 1;
+        self.trace.mix(T_EVENT << 32 | u64::from(id));
+        if self.config.record_events {
+            self.events.push(EventRecord {
+                at: self.now(),
+                node: self.nodes[id as usize].peer.clone(),
+                event,
+            });
+        }
+    }
+
+    fn push(&mut self, at: u64, action: Action<M>) {
+        self.queue.push(at, action);
+    }
+
+    fn push_at(&mut self, at: Duration, action: Action<M>) {
+        let at = nanos(at).max(self.now);
+        self.queue.push(at, action);
+    }
+
+    fn id(&self, peer: &M::Peer) -> Result<NodeId, SimError> {
+        self.lookup
+            .get(peer)
+            .copied()
+            .ok_or_else(|| SimError::UnknownPeer(format!("{peer:?}")))
+    }
+}
+
+/// Read access, for scenarios, invariants and reports.
+impl<M: Machine> Sim<M> {
+    /// The seed of this run.
+    #[must_use]
+    pub fn seed(&self) -> u64 {
+        self.config.seed
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
+    /// Virtual time since the start.
+    #[must_use]
+    pub fn now(&self) -> Duration {
+        Duration::from_nanos(self.now)
+    }
+
+    /// Virtual now as the `Instant` machines see.
+    #[must_use]
+    pub fn instant(&self) -> Instant {
+        self.epoch + Duration::from_nanos(self.now)
+    }
+
+    /// Converts an `Instant` a machine reported back to virtual time since the start.
+    #[must_use]
+    pub fn virtual_time(&self, t: Instant) -> Duration {
+        t.saturating_duration_since(self.epoch)
+    }
+
+    /// The machine of `peer`, crashed or not.
+    #[must_use]
+    pub fn node(&self, peer: &M::Peer) -> Option<&M> {
+        self.lookup
+            .get(peer)
+            .map(|&id| &self.nodes[id as usize].machine)
+    }
+
+    /// Whether `peer` exists and is up.
+    #[must_use]
+    pub fn is_up(&self, peer: &M::Peer) -> bool {
+        self.lookup
+            .get(peer)
+            .is_some_and(|&id| self.nodes[id as usize].up)
+    }
+
+    /// Every node in peer order: `(peer, machine, up)`.
+    pub fn nodes(&self) -> impl Iterator<Item = (&M::Peer, &M, bool)> {
+        self.index.iter().map(|(p, &id)| {
+            let n = &self.nodes[id as usize];
+            (p, &n.machine, n.up)
+        })
+    }
+
+    /// How many nodes exist (up or crashed).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether there are no nodes.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Network-wide counters.
+    #[must_use]
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The traffic of one node.
+    #[must_use]
+    pub fn node_metrics(&self, peer: &M::Peer) -> Option<&NodeMetrics> {
+        self.lookup
+            .get(peer)
+            .map(|&id| &self.nodes[id as usize].metrics)
+    }
+
+    /// Every application event so far, in the order emitted (if
+    /// [`SimConfig::record_events`]).
+    #[must_use]
+    pub fn events(&self) -> &[EventRecord<M::Peer, M::Event>] {
+        &self.events
+    }
+
+    /// Takes the recorded events, leaving none.
+    pub fn take_events(&mut self) -> Vec<EventRecord<M::Peer, M::Event>> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Events in the queue that are still to happen (stale timers excluded).
+    #[must_use]
+    pub fn pending(&self) -> usize {
+        self.queue.len() - self.stale
+    }
+
+    /// The hash of everything that happened so far, in order.
+    #[must_use]
+    pub fn trace_hash(&self) -> u64 {
+        self.trace.value()
+    }
+}
