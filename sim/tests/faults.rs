@@ -1,0 +1,336 @@
+//! Partitions, crashes and restarts, connection transports, invariants and timers.
+
+mod support;
+
+use std::time::Duration;
+
+use epidemic_sim::{LinkConfig, Sim, SimConfig, SimError, Transport, Wire};
+use support::{Ev, Prober, receipts};
+
+const MS: Duration = Duration::from_millis(1);
+
+/// `n` nodes, each probing every other every `period`, `count` times, starting at 1 ms.
+fn mesh(config: SimConfig, n: u64, period: Duration, count: u64) -> Sim<Prober> {
+    let mut sim = Sim::new(config, Wire::unsized_());
+    let start = sim.instant() + MS;
+    for me in 0..n {
+        let targets = (0..n).filter(|&t| t != me).collect();
+        sim.add_node(me, Prober::new(me, targets, period, count, start))
+            .unwrap();
+    }
+    sim
+}
+
+fn lossless() -> SimConfig {
+    SimConfig {
+        link: LinkConfig {
+            loss: epidemic_sim::Loss::None,
+            ..LinkConfig::default()
+        },
+        ..SimConfig::with_seed(1)
+    }
+}
+
+#[test]
+fn a_partition_drops_all_traffic_across_the_cut_and_none_inside_then_heals() {
+    let mut sim = mesh(lossless(), 4, 10 * MS, 100);
+    let (cut, heal) = (Duration::from_millis(300), Duration::from_millis(600));
+    sim.schedule_partition(cut, &[vec![0, 1], vec![2, 3]])
+        .unwrap();
+    sim.schedule_heal(heal);
+    sim.run_until_quiescent(Duration::from_secs(10)).unwrap();
+    let side = |n: u64| n / 2;
+    let start = sim.instant() - sim.now();
+    let mut crossed_before = 0;
+    let mut crossed_after = 0;
+    for e in sim.events() {
+        let Ev::Got { from, sent, .. } = e.event else {
+            continue;
+        };
+        let sent = sent - start;
+        let crosses = side(from) != side(e.node);
+        if crosses {
+            assert!(
+                sent < cut || sent >= heal,
+                "crossed the cut: sent at {sent:?}"
+            );
+            if sent < cut {
+                crossed_before += 1;
+            } else {
+                crossed_after += 1;
+            }
+        }
+    }
+    assert!(
+        crossed_before > 0 && crossed_after > 0,
+        "traffic crossed before the cut and after the heal"
+    );
+    // Inside each side nothing was lost: 4 nodes × 1 same-side peer × 100 probes.
+    let inside = receipts(sim.events())
+        .iter()
+        .filter(|r| side(r.0) == side(r.1))
+        .count();
+    assert_eq!(inside, 400);
+    // Across: probes sent in [300, 600) ms — 30 rounds × 8 directed cross links.
+    assert_eq!(sim.metrics().drops.partition, 30 * 8);
+    assert_eq!(sim.metrics().drops.total(), 30 * 8);
+}
+
+#[test]
+fn nodes_outside_every_set_form_their_own_side() {
+    let mut sim = mesh(lossless(), 3, 10 * MS, 10);
+    sim.schedule_partition(Duration::ZERO, &[vec![0]]).unwrap();
+    sim.run_until_quiescent(Duration::from_secs(10)).unwrap();
+    let r = receipts(sim.events());
+    assert!(r.iter().all(|&(to, from, _, _)| to != 0 && from != 0));
+    assert_eq!(r.len(), 20, "1 and 2 still talk");
+}
+
+#[test]
+fn a_crashed_node_receives_nothing_sends_nothing_and_restarts_with_durable_state() {
+    let mut sim = mesh(lossless(), 3, 10 * MS, 100);
+    sim.on_restart(|&me, old: &mut Prober, _rng| {
+        // Durable: the generation counter. Volatile: everything else.
+        let mut fresh = Prober::listener(me);
+        fresh.generation = old.generation + 1;
+        fresh
+    });
+    let (down, up) = (Duration::from_millis(200), Duration::from_millis(500));
+    sim.schedule_crash(down, &2).unwrap();
+    sim.schedule_restart(up, &2).unwrap();
+    sim.run_until(Duration::from_millis(350)).unwrap();
+    assert!(!sim.is_up(&2));
+    let received_while_down = sim.node(&2).unwrap().received;
+    sim.run_until_quiescent(Duration::from_secs(10)).unwrap();
+    assert!(sim.is_up(&2));
+    let start = sim.instant() - sim.now();
+    for e in sim.events() {
+        let Ev::Got { from, at, sent, .. } = e.event else {
+            continue;
+        };
+        let (at, sent) = (at - start, sent - start);
+        if e.node == 2 {
+            assert!(
+                !(down..up).contains(&at),
+                "node 2 received at {at:?} while crashed"
+            );
+        }
+        if from == 2 {
+            assert!(
+                !(down..up).contains(&sent),
+                "node 2 sent at {sent:?} while crashed"
+            );
+        }
+    }
+    // The fresh machine counts from zero and has its durable generation.
+    let n2 = sim.node(&2).unwrap();
+    assert_eq!(n2.generation, 1);
+    assert_eq!(
+        n2.received,
+        sim.events()
+            .iter()
+            .filter(|e| e.node == 2 && matches!(e.event, Ev::Got { at, .. } if at - start >= up))
+            .count() as u64
+    );
+    assert!(received_while_down > 0);
+    // Messages to 2 during the crash were dropped as such: 2 senders × 30 rounds, minus
+    // those in flight that landed before 200 ms... all sends at 201..491 ms land while down.
+    assert!(
+        sim.metrics().drops.crashed >= 2 * 29,
+        "{:?}",
+        sim.metrics().drops
+    );
+}
+
+#[test]
+fn restart_without_a_factory_is_refused() {
+    let mut sim = mesh(lossless(), 2, MS, 1);
+    assert_eq!(
+        sim.schedule_restart(MS, &1),
+        Err(SimError::NoRestartFactory)
+    );
+    assert!(matches!(
+        sim.schedule_crash(MS, &9),
+        Err(SimError::UnknownPeer(_))
+    ));
+    assert!(matches!(
+        sim.add_node(0, Prober::listener(0)),
+        Err(SimError::DuplicatePeer(_))
+    ));
+}
+
+fn connections(seed: u64) -> SimConfig {
+    SimConfig {
+        transport: Transport::Connection {
+            failure_detection: 100 * MS,
+        },
+        link: LinkConfig {
+            latency: 10 * MS,
+            jitter: 10 * MS,
+            ..LinkConfig::default()
+        },
+        ..SimConfig::with_seed(seed)
+    }
+}
+
+#[test]
+fn connections_are_fifo_even_with_jitter() {
+    let mut sim = mesh(connections(4), 2, MS / 4, 2000);
+    sim.run_until_quiescent(Duration::from_secs(10)).unwrap();
+    let r = receipts(sim.events());
+    assert_eq!(r.len(), 4000);
+    for to in [0, 1] {
+        let seqs: Vec<u64> = r.iter().filter(|x| x.0 == to).map(|x| x.2).collect();
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "stream to {to} reordered"
+        );
+    }
+}
+
+#[test]
+fn a_crash_breaks_connections_and_peers_hear_link_down() {
+    let mut sim = mesh(connections(5), 3, 10 * MS, 50);
+    let crash = Duration::from_millis(205);
+    sim.schedule_crash(crash, &2).unwrap();
+    sim.run_until_quiescent(Duration::from_secs(10)).unwrap();
+    let start = sim.instant() - sim.now();
+    let downs: Vec<(u64, u64, Duration)> = sim
+        .events()
+        .iter()
+        .filter_map(|e| match e.event {
+            Ev::LinkDown { peer, at } => Some((e.node, peer, at - start)),
+            Ev::Got { .. } => None,
+        })
+        .collect();
+    // Both survivors hear that 2 is gone, exactly failure_detection after the crash.
+    for survivor in [0, 1] {
+        assert!(
+            downs.contains(&(survivor, 2, crash + 100 * MS)),
+            "{downs:?}"
+        );
+    }
+    assert!(downs.iter().all(|&(node, peer, _)| node != 2 && peer == 2));
+    // Sends to 2 after the crash fail (no delivery) and are reported again as dial failures.
+    assert!(sim.metrics().drops.crashed > 0);
+    assert!(
+        downs.len() > 2,
+        "repeated dial failures are reported: {downs:?}"
+    );
+}
+
+#[test]
+fn a_partition_breaks_crossing_connections_and_disconnect_is_heard() {
+    let mut sim = mesh(connections(6), 2, 10 * MS, 5);
+    sim.run_until_quiescent(Duration::from_secs(1)).unwrap();
+    sim.schedule_partition(sim.now(), &[vec![0]]).unwrap();
+    sim.run_for(Duration::from_secs(1)).unwrap();
+    let downs = sim
+        .events()
+        .iter()
+        .filter(|e| matches!(e.event, Ev::LinkDown { .. }))
+        .count();
+    assert_eq!(downs, 2, "both ends hear the cut connection");
+
+    // An explicit Disconnect: the remote side hears it one latency later.
+    let mut sim = Sim::new(connections(7), Wire::unsized_());
+    let start = sim.instant() + MS;
+    let mut a = Prober::new(0, vec![1], 10 * MS, 3, start);
+    a.disconnect_after = Some(3);
+    sim.add_node(0, a).unwrap();
+    sim.add_node(1, Prober::listener(1)).unwrap();
+    sim.run_until_quiescent(Duration::from_secs(1)).unwrap();
+    let heard: Vec<_> = sim
+        .events()
+        .iter()
+        .filter(|e| matches!(e.event, Ev::LinkDown { peer: 0, .. }))
+        .map(|e| e.node)
+        .collect();
+    assert_eq!(heard, [1]);
+}
+
+#[test]
+fn invariants_run_periodically_and_a_failure_names_the_seed() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let mut sim = mesh(SimConfig::with_seed(42), 2, 10 * MS, 100);
+    let calls = Rc::new(Cell::new(Vec::new()));
+    let seen = Rc::clone(&calls);
+    sim.add_invariant("tick", Some(100 * MS), move |s: &Sim<Prober>| {
+        let mut v = seen.take();
+        v.push(s.now());
+        seen.set(v);
+        Ok(())
+    });
+    sim.run_until(Duration::from_millis(450)).unwrap();
+    let at = calls.take();
+    // Every 100 ms, then once at the end of the run.
+    let want: Vec<Duration> = [100, 200, 300, 400, 450].iter().map(|&m| m * MS).collect();
+    assert_eq!(at, want);
+
+    sim.add_invariant(
+        "fewer than 50 receipts",
+        Some(50 * MS),
+        |s: &Sim<Prober>| {
+            let n = s.metrics().delivered.messages;
+            if n < 50 {
+                Ok(())
+            } else {
+                Err(format!("{n} receipts"))
+            }
+        },
+    );
+    let err = sim.run_until(Duration::from_secs(5)).unwrap_err();
+    let SimError::Invariant { name, seed, at, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!((name.as_str(), *seed), ("fewer than 50 receipts", 42));
+    assert!(*at < Duration::from_secs(1));
+    assert!(err.to_string().contains("SEED=42"));
+}
+
+#[test]
+fn quiescence_is_reached_only_when_nothing_is_left() {
+    let mut sim = mesh(SimConfig::with_seed(1), 2, 10 * MS, 3);
+    assert!(!sim.is_quiescent());
+    assert!(sim.run_until_quiescent(Duration::from_secs(1)).unwrap());
+    assert_eq!(sim.pending(), 0);
+    // A prober with a million probes does not go quiet in one virtual second.
+    let mut busy = mesh(SimConfig::with_seed(1), 2, 10 * MS, 1_000_000);
+    assert!(!busy.run_until_quiescent(Duration::from_secs(1)).unwrap());
+    assert_eq!(busy.now(), Duration::from_secs(1));
+}
+
+/// A machine that leaves its deadline in the past after `handle_timeout`: the simulator
+/// must still make progress (it wakes it 1 ns later).
+#[derive(Debug, Default)]
+struct Stuck {
+    wakes: u64,
+    at: Option<std::time::Instant>,
+}
+
+impl epidemic_core::Machine for Stuck {
+    type Peer = u64;
+    type Message = ();
+    type Event = ();
+    fn handle_message(&mut self, _: std::time::Instant, _: u64, (): ()) {}
+    fn handle_timeout(&mut self, _: std::time::Instant) {
+        self.wakes += 1;
+    }
+    fn poll_output(&mut self) -> Option<epidemic_core::Output<u64, (), ()>> {
+        None
+    }
+    fn poll_timeout(&self) -> Option<std::time::Instant> {
+        self.at
+    }
+}
+
+#[test]
+fn a_deadline_stuck_in_the_past_still_lets_time_advance() {
+    let mut sim: Sim<Stuck> = Sim::new(SimConfig::default(), Wire::unsized_());
+    let at = Some(sim.instant());
+    sim.add_node(0, Stuck { wakes: 0, at }).unwrap();
+    sim.run_until(Duration::from_micros(1)).unwrap();
+    // Woken at 0, 1, 2, ... 1000 ns.
+    assert_eq!(sim.node(&0).unwrap().wakes, 1001);
+}
