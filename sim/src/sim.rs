@@ -74,7 +74,6 @@ impl fmt::Display for SimError {
 impl std::error::Error for SimError {}
 
 struct Node<M: Machine> {
-    peer: M::Peer,
     machine: M,
     up: bool,
     /// The virtual time of this node's live timer event, if one is queued.
@@ -134,6 +133,8 @@ pub struct Sim<M: Machine> {
     /// Timer events in the queue that no longer match their node's `wake`.
     stale: usize,
     nodes: Vec<Node<M>>,
+    /// Each node's peer id, apart from the nodes so that naming a sender stays in cache.
+    peers: Vec<M::Peer>,
     index: BTreeMap<M::Peer, NodeId>,
     lookup: HashMap<M::Peer, NodeId>,
     net: Network,
@@ -191,6 +192,7 @@ where
             queue: EventQueue::new(),
             stale: 0,
             nodes: Vec::new(),
+            peers: Vec::new(),
             index: BTreeMap::new(),
             lookup: HashMap::new(),
             net: Network::new(config.link.clone()),
@@ -226,8 +228,8 @@ where
         let id = NodeId::try_from(self.nodes.len()).expect("fewer than 2^32 nodes");
         self.index.insert(peer.clone(), id);
         self.lookup.insert(peer.clone(), id);
+        self.peers.push(peer);
         self.nodes.push(Node {
-            peer,
             machine,
             up: true,
             wake: None,
@@ -548,7 +550,7 @@ where
         self.trace.mix(u64::from(from) << 32 | u64::from(to));
         self.trace.mix(self.now ^ u64::from(bytes) << 48);
         let now = self.epoch + Duration::from_nanos(self.now);
-        let sender = self.nodes[from as usize].peer.clone();
+        let sender = self.peers[from as usize].clone();
         self.nodes[to as usize]
             .machine
             .handle_message(now, sender, msg);
@@ -579,7 +581,7 @@ where
         self.trace
             .mix(T_LINK_DOWN << 32 | u64::from(node) << 16 | u64::from(peer));
         let now = self.instant();
-        let peer = self.nodes[peer as usize].peer.clone();
+        let peer = self.peers[peer as usize].clone();
         self.nodes[node as usize]
             .machine
             .handle_link_down(now, peer);
@@ -620,7 +622,7 @@ where
             .as_mut()
             .expect("restart factory set before scheduling");
         let node = &mut self.nodes[id as usize];
-        node.machine = factory(&node.peer, &mut node.machine, &mut self.forks);
+        node.machine = factory(&self.peers[id as usize], &mut node.machine, &mut self.forks);
         node.up = true;
         self.trace.mix(T_RESTART << 32 | u64::from(id));
         self.drain(id, false);
@@ -784,7 +786,7 @@ where
         if self.config.record_events {
             self.events.push(EventRecord {
                 at: self.now(),
-                node: self.nodes[id as usize].peer.clone(),
+                node: self.peers[id as usize].clone(),
                 event,
             });
         }
