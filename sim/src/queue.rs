@@ -1,80 +1,215 @@
-//! The event queue: one heap ordered by `(time, seq)`.
+//! The event queue: events ordered by `(time, seq)`, as a calendar queue.
 //!
-//! The heap holds 24-byte keys; the events themselves (which carry messages of any size)
-//! sit in a slab with a free list, so sifting never moves a payload.
+//! A simulation's events are almost all a few milliseconds ahead of now (messages in
+//! flight, near timers), and time never goes back. So instead of one big heap (a cache miss
+//! per level per pop), events sit in a ring of time buckets: a push appends to its bucket,
+//! and when the cursor reaches a bucket it is sorted once and popped from its end, reading
+//! memory in order. Events beyond the ring's horizon wait in a heap and move into the ring
+//! as the cursor comes near. The order is exactly `(time, seq)`, the same as a heap's.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-/// A position in the queue: virtual nanoseconds, then insertion order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Key {
+/// Bucket width: 2^16 ns ≈ 65.5 µs.
+const WIDTH_BITS: u32 = 16;
+/// Buckets in the ring: 4,096, a horizon of ≈ 268 ms.
+const BUCKETS: usize = 4096;
+const MASK: u64 = BUCKETS as u64 - 1;
+
+struct Entry<T> {
     at: u64,
     seq: u64,
-    slot: u32,
+    item: T,
+}
+
+impl<T> Entry<T> {
+    fn key(&self) -> (u64, u64) {
+        (self.at, self.seq)
+    }
+}
+
+/// Heap entries compare by key only.
+struct Far<T>(Entry<T>);
+
+impl<T> PartialEq for Far<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.key() == other.0.key()
+    }
+}
+impl<T> Eq for Far<T> {}
+impl<T> PartialOrd for Far<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<T> Ord for Far<T> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.key().cmp(&other.0.key())
+    }
 }
 
 /// A min-queue of `T` by `(at, insertion order)`.
-#[derive(Debug)]
 pub(crate) struct EventQueue<T> {
-    heap: BinaryHeap<Reverse<Key>>,
-    slab: Vec<Option<T>>,
-    free: Vec<u32>,
+    /// `ring[b & MASK]` holds the events of absolute bucket `b`, for `b` in
+    /// `[cursor, cursor + BUCKETS)`. The cursor's own bucket is sorted descending by key
+    /// (its next event at the end); the others are unsorted.
+    ring: Vec<Vec<Entry<T>>>,
+    /// One bit per ring slot: set when the slot holds events.
+    occupied: [u64; BUCKETS / 64],
+    /// Absolute bucket index of the sorted bucket.
+    cursor: u64,
+    in_ring: usize,
+    /// Events at or beyond `cursor + BUCKETS`.
+    far: BinaryHeap<Reverse<Far<T>>>,
     next_seq: u64,
+}
+
+impl<T> std::fmt::Debug for EventQueue<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventQueue")
+            .field("cursor", &self.cursor)
+            .field("in_ring", &self.in_ring)
+            .field("far", &self.far.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn bucket(at: u64) -> u64 {
+    at >> WIDTH_BITS
 }
 
 impl<T> EventQueue<T> {
     pub(crate) fn new() -> Self {
         Self {
-            heap: BinaryHeap::new(),
-            slab: Vec::new(),
-            free: Vec::new(),
+            ring: (0..BUCKETS).map(|_| Vec::new()).collect(),
+            occupied: [0; BUCKETS / 64],
+            cursor: 0,
+            in_ring: 0,
+            far: BinaryHeap::new(),
             next_seq: 0,
         }
     }
 
     /// Schedules `item` at virtual time `at`; returns its sequence number.
     pub(crate) fn push(&mut self, at: u64, item: T) -> u64 {
-        let slot = if let Some(slot) = self.free.pop() {
-            self.slab[slot as usize] = Some(item);
-            slot
-        } else {
-            // A simulation with four billion events in flight has run out of memory first.
-            let slot = u32::try_from(self.slab.len()).expect("fewer than 2^32 events in flight");
-            self.slab.push(Some(item));
-            slot
-        };
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.heap.push(Reverse(Key { at, seq, slot }));
+        self.insert(Entry { at, seq, item });
         seq
     }
 
-    /// The time of the earliest event.
-    pub(crate) fn peek_time(&self) -> Option<u64> {
-        self.heap.peek().map(|Reverse(k)| k.at)
+    fn insert(&mut self, e: Entry<T>) {
+        let b = bucket(e.at);
+        if b >= self.cursor + BUCKETS as u64 {
+            self.far.push(Reverse(Far(e)));
+            return;
+        }
+        let slot = if b <= self.cursor {
+            // The sorted bucket (an event earlier than the cursor's bucket also goes here:
+            // it is smaller than everything queued, and sorting keeps it first).
+            let slot = (self.cursor & MASK) as usize;
+            let v = &mut self.ring[slot];
+            let key = e.key();
+            let i = v.partition_point(|x| x.key() > key);
+            v.insert(i, e);
+            slot
+        } else {
+            let slot = (b & MASK) as usize;
+            self.ring[slot].push(e);
+            slot
+        };
+        self.occupied[slot / 64] |= 1 << (slot % 64);
+        self.in_ring += 1;
+    }
+
+    /// The time of the earliest event. Takes `&mut self` because finding it may move the
+    /// cursor forward, which does not change the order.
+    pub(crate) fn peek_time(&mut self) -> Option<u64> {
+        self.settle()?;
+        self.ring[(self.cursor & MASK) as usize]
+            .last()
+            .map(|e| e.at)
     }
 
     /// Removes the earliest event: `(time, seq, item)`.
     pub(crate) fn pop(&mut self) -> Option<(u64, u64, T)> {
-        let Reverse(key) = self.heap.pop()?;
-        // Every key in the heap points at a filled slot: slots are emptied only here.
-        let item = self.slab[key.slot as usize]
-            .take()
-            .expect("heap keys point at filled slots");
-        self.free.push(key.slot);
-        Some((key.at, key.seq, item))
+        let slot = self.settle()?;
+        // `settle` returned the slot of a non-empty sorted bucket.
+        let e = self.ring[slot].pop().expect("settled bucket is non-empty");
+        if self.ring[slot].is_empty() {
+            self.occupied[slot / 64] &= !(1 << (slot % 64));
+        }
+        self.in_ring -= 1;
+        Some((e.at, e.seq, e.item))
     }
 
     /// Events queued.
     pub(crate) fn len(&self) -> usize {
-        self.heap.len()
+        self.in_ring + self.far.len()
+    }
+
+    /// Moves the cursor to the first non-empty bucket (sorting it) and returns its slot, or
+    /// `None` if the queue is empty.
+    fn settle(&mut self) -> Option<usize> {
+        let slot = (self.cursor & MASK) as usize;
+        if !self.ring[slot].is_empty() {
+            return Some(slot);
+        }
+        if self.in_ring == 0 {
+            let Reverse(Far(first)) = self.far.peek()?;
+            self.cursor = bucket(first.at);
+        } else {
+            self.cursor += self.distance_to_next_occupied(slot);
+        }
+        // Bring in the far events that the ring now covers.
+        let horizon = self.cursor + BUCKETS as u64;
+        while self
+            .far
+            .peek()
+            .is_some_and(|Reverse(Far(e))| bucket(e.at) < horizon)
+        {
+            let Some(Reverse(Far(e))) = self.far.pop() else {
+                break;
+            };
+            let slot = (bucket(e.at) & MASK) as usize;
+            self.ring[slot].push(e);
+            self.occupied[slot / 64] |= 1 << (slot % 64);
+            self.in_ring += 1;
+        }
+        let slot = (self.cursor & MASK) as usize;
+        self.ring[slot].sort_unstable_by_key(|e| Reverse(e.key()));
+        Some(slot)
+    }
+
+    /// Slots from `from` (empty) forward, cyclically, to the next occupied one. The ring
+    /// must hold an event.
+    fn distance_to_next_occupied(&self, from: usize) -> u64 {
+        let words = BUCKETS / 64;
+        let start = from + 1;
+        for step in 0..=words {
+            let pos = (start / 64 + step) % words;
+            let mut word = self.occupied[pos];
+            if step == 0 {
+                // Ignore slots before `start` in its own word.
+                word &= !0u64 << (start % 64);
+            }
+            if step == words {
+                // Wrapped around to the first word: only slots before `start` count.
+                word &= (1u64 << (start % 64)).wrapping_sub(1);
+            }
+            if word != 0 {
+                let slot = pos * 64 + word.trailing_zeros() as usize;
+                return ((slot + BUCKETS - from) % BUCKETS) as u64;
+            }
+        }
+        unreachable!("distance_to_next_occupied called with an empty ring")
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn pops_by_time_then_insertion() {
@@ -89,14 +224,75 @@ mod tests {
     }
 
     #[test]
-    fn slots_are_reused() {
+    fn far_events_and_long_gaps() {
         let mut q = EventQueue::new();
-        for round in 0..100u64 {
-            q.push(round, round);
-            q.push(round, round + 1000);
-            assert_eq!(q.pop().map(|x| x.2), Some(round));
-            assert_eq!(q.pop().map(|x| x.2), Some(round + 1000));
+        let day = 86_400_000_000_000u64;
+        q.push(day, "day");
+        q.push(3, "now");
+        q.push(day + 1, "day+1");
+        q.push(700_000_000, "0.7 s");
+        assert_eq!(q.pop().map(|x| x.2), Some("now"));
+        assert_eq!(q.peek_time(), Some(700_000_000));
+        assert_eq!(q.pop().map(|x| x.2), Some("0.7 s"));
+        q.push(day - 5, "just before");
+        let rest: Vec<_> = std::iter::from_fn(|| q.pop().map(|x| x.2)).collect();
+        assert_eq!(rest, ["just before", "day", "day+1"]);
+        assert_eq!(q.peek_time(), None);
+    }
+
+    /// What a reference heap does with the same operations.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Push(u64),
+        Pop,
+        Peek,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            // Delays from "now" to a few seconds: inside the ring, at its edge, far.
+            3 => (0u64..2_000_000).prop_map(Op::Push),
+            2 => (0u64..600_000_000).prop_map(Op::Push),
+            1 => (0u64..5_000_000_000).prop_map(Op::Push),
+            1 => prop::sample::select(vec![0u64, 65_535, 65_536, 268_435_455, 268_435_456]).prop_map(Op::Push),
+            4 => Just(Op::Pop),
+            // Peeking moves the cursor ahead of `now`; later pushes may land behind it.
+            2 => Just(Op::Peek),
+        ]
+    }
+
+    proptest! {
+        /// Pops come out exactly as from a binary heap keyed by `(time, seq)`, with pushes
+        /// never earlier than the last pop (virtual time does not go back).
+        #[test]
+        fn same_order_as_a_heap(ops in proptest::collection::vec(op(), 0..600)) {
+            let mut q = EventQueue::new();
+            let mut reference = BinaryHeap::new();
+            let mut now = 0u64;
+            for op in ops {
+                match op {
+                    Op::Push(delay) => {
+                        let seq = q.push(now + delay, ());
+                        reference.push(Reverse((now + delay, seq)));
+                    }
+                    Op::Pop => {
+                        let got = q.pop().map(|(at, seq, _)| (at, seq));
+                        let want = reference.pop().map(|Reverse(k)| k);
+                        prop_assert_eq!(got, want);
+                        if let Some((at, _)) = got { now = at; }
+                    }
+                    Op::Peek => {
+                        let want = reference.peek().map(|Reverse(k)| k.0);
+                        prop_assert_eq!(q.peek_time(), want);
+                    }
+                }
+                prop_assert_eq!(q.len(), reference.len());
+            }
+            while let Some(Reverse(want)) = reference.pop() {
+                prop_assert_eq!(q.peek_time(), Some(want.0));
+                prop_assert_eq!(q.pop().map(|(at, seq, _)| (at, seq)), Some(want));
+            }
+            prop_assert!(q.pop().is_none());
         }
-        assert!(q.slab.len() <= 2);
     }
 }

@@ -15,6 +15,11 @@ use crate::network::{Fate, Network, NodeId, nanos};
 use crate::queue::EventQueue;
 use crate::wire::Wire;
 
+mod access;
+mod error;
+
+pub use error::SimError;
+
 /// Builds a restarted node's machine from the crashed one: move whatever the scenario
 /// declares durable out of the old machine (`&mut`), and return a fresh machine.
 pub type RestartFn<M> = Box<dyn FnMut(&<M as Machine>::Peer, &mut M, &mut ChaCha8Rng) -> M>;
@@ -23,55 +28,6 @@ pub type RestartFn<M> = Box<dyn FnMut(&<M as Machine>::Peer, &mut M, &mut ChaCha
 pub type InvariantFn<M> = Box<dyn FnMut(&Sim<M>) -> Result<(), String>>;
 
 type Command<M> = Box<dyn FnOnce(&mut M, Instant)>;
-
-/// What went wrong in a simulation. Every variant that a run can hit names the seed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SimError {
-    /// An invariant failed.
-    Invariant {
-        /// The invariant's name.
-        name: String,
-        /// Virtual time of the failed check.
-        at: Duration,
-        /// The seed that reproduces it.
-        seed: u64,
-        /// What the check said.
-        message: String,
-    },
-    /// The peer (shown with `Debug`) is not in the simulation.
-    UnknownPeer(String),
-    /// A node with this peer id (shown with `Debug`) already exists.
-    DuplicatePeer(String),
-    /// A restart was asked for but no restart factory was set.
-    NoRestartFactory,
-    /// The node (shown with `Debug`) is crashed and cannot take a command.
-    NodeDown(String),
-}
-
-impl fmt::Display for SimError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SimError::Invariant {
-                name,
-                at,
-                seed,
-                message,
-            } => write!(
-                f,
-                "invariant `{name}` failed at {at:?} with seed {seed}: {message} (rerun with SEED={seed})"
-            ),
-            SimError::UnknownPeer(p) => write!(f, "unknown peer {p}"),
-            SimError::DuplicatePeer(p) => write!(f, "peer {p} added twice"),
-            SimError::NoRestartFactory => {
-                write!(f, "restart needs a factory: call Sim::on_restart")
-            }
-            SimError::NodeDown(p) => write!(f, "node {p} is crashed"),
-        }
-    }
-}
-
-impl std::error::Error for SimError {}
 
 struct Node<M: Machine> {
     machine: M,
@@ -146,6 +102,8 @@ pub struct Sim<M: Machine> {
     metrics: Metrics,
     events: Vec<EventRecord<M::Peer, M::Event>>,
     invariants: Vec<Invariant<M>>,
+    /// The earliest periodic check due (`u64::MAX` if none).
+    next_check: u64,
     restart: Option<RestartFn<M>>,
     trace: TraceHash,
 }
@@ -203,6 +161,7 @@ where
             metrics: Metrics::default(),
             events: Vec::new(),
             invariants: Vec::new(),
+            next_check: u64::MAX,
             restart: None,
             trace: TraceHash::new(config.seed),
             config,
@@ -259,10 +218,12 @@ where
         check: impl FnMut(&Sim<M>) -> Result<(), String> + 'static,
     ) {
         let every = every.map(|d| nanos(d).max(1));
+        let next = every.map_or(u64::MAX, |e| self.now.saturating_add(e));
+        self.next_check = self.next_check.min(next);
         self.invariants.push(Invariant {
             name: name.into(),
             every,
-            next: every.map_or(u64::MAX, |e| self.now.saturating_add(e)),
+            next,
             check: Box::new(check),
         });
     }
@@ -450,10 +411,8 @@ where
     }
 
     fn check_due(&mut self, upto: u64) -> Result<(), SimError> {
-        while let Some(at) = self.invariants.iter().map(|i| i.next).min() {
-            if at > upto {
-                return Ok(());
-            }
+        while self.next_check <= upto {
+            let at = self.next_check;
             self.now = self.now.max(at);
             self.check(|inv| inv.next <= at)?;
         }
@@ -484,6 +443,12 @@ where
             }
         }
         self.invariants = invariants;
+        self.next_check = self
+            .invariants
+            .iter()
+            .map(|i| i.next)
+            .min()
+            .unwrap_or(u64::MAX);
         result
     }
 
@@ -806,112 +771,5 @@ where
             .get(peer)
             .copied()
             .ok_or_else(|| SimError::UnknownPeer(format!("{peer:?}")))
-    }
-}
-
-/// Read access, for scenarios, invariants and reports.
-impl<M: Machine> Sim<M> {
-    /// The seed of this run.
-    #[must_use]
-    pub fn seed(&self) -> u64 {
-        self.config.seed
-    }
-
-    /// The configuration.
-    #[must_use]
-    pub fn config(&self) -> &SimConfig {
-        &self.config
-    }
-
-    /// Virtual time since the start.
-    #[must_use]
-    pub fn now(&self) -> Duration {
-        Duration::from_nanos(self.now)
-    }
-
-    /// Virtual now as the `Instant` machines see.
-    #[must_use]
-    pub fn instant(&self) -> Instant {
-        self.epoch + Duration::from_nanos(self.now)
-    }
-
-    /// Converts an `Instant` a machine reported back to virtual time since the start.
-    #[must_use]
-    pub fn virtual_time(&self, t: Instant) -> Duration {
-        t.saturating_duration_since(self.epoch)
-    }
-
-    /// The machine of `peer`, crashed or not.
-    #[must_use]
-    pub fn node(&self, peer: &M::Peer) -> Option<&M> {
-        self.lookup
-            .get(peer)
-            .map(|&id| &self.nodes[id as usize].machine)
-    }
-
-    /// Whether `peer` exists and is up.
-    #[must_use]
-    pub fn is_up(&self, peer: &M::Peer) -> bool {
-        self.lookup
-            .get(peer)
-            .is_some_and(|&id| self.nodes[id as usize].up)
-    }
-
-    /// Every node in peer order: `(peer, machine, up)`.
-    pub fn nodes(&self) -> impl Iterator<Item = (&M::Peer, &M, bool)> {
-        self.index.iter().map(|(p, &id)| {
-            let n = &self.nodes[id as usize];
-            (p, &n.machine, n.up)
-        })
-    }
-
-    /// How many nodes exist (up or crashed).
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.nodes.len()
-    }
-
-    /// Whether there are no nodes.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
-    }
-
-    /// Network-wide counters.
-    #[must_use]
-    pub fn metrics(&self) -> &Metrics {
-        &self.metrics
-    }
-
-    /// The traffic of one node.
-    #[must_use]
-    pub fn node_metrics(&self, peer: &M::Peer) -> Option<&NodeMetrics> {
-        self.lookup
-            .get(peer)
-            .map(|&id| &self.nodes[id as usize].metrics)
-    }
-
-    /// Every application event so far, in the order emitted (if
-    /// [`SimConfig::record_events`]).
-    #[must_use]
-    pub fn events(&self) -> &[EventRecord<M::Peer, M::Event>] {
-        &self.events
-    }
-
-    /// Takes the recorded events, leaving none.
-    pub fn take_events(&mut self) -> Vec<EventRecord<M::Peer, M::Event>> {
-        std::mem::take(&mut self.events)
-    }
-
-    /// Events in the queue that are still to happen (stale timers excluded).
-    #[must_use]
-    pub fn pending(&self) -> usize {
-        self.queue.len() - self.stale
-    }
-
-    /// The hash of everything that happened so far, in order.
-    #[must_use]
-    pub fn trace_hash(&self) -> u64 {
-        self.trace.value()
     }
 }
