@@ -20,6 +20,8 @@
 //!   in total, drops by reason, every application event with time and node; [`Meter`]
 //!   reads wall time, CPU time and peak memory.
 //! * **Invariants** run every N virtual ms and when a run ends.
+//! * **Seed matrices**: [`check_seeds`] runs a scenario over a range of seeds and names the
+//!   one that failed; `SEED=n cargo test` reruns exactly that seed.
 //!
 //! # Example
 //!
@@ -52,11 +54,13 @@ mod metrics;
 mod network;
 pub mod plot;
 mod queue;
+mod seeds;
 mod sim;
 mod wire;
 
 pub use config::{GilbertElliott, LinkConfig, Loss, SimConfig, Transport};
 pub use meter::{Measured, Meter};
 pub use metrics::{Counter, DropReason, Drops, EventRecord, KindMetrics, Metrics, NodeMetrics};
+pub use seeds::{check_seeds, seeds};
 pub use sim::{InvariantFn, RestartFn, Sim, SimError};
 pub use wire::{Wire, postcard_size};
