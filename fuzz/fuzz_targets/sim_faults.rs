@@ -1,6 +1,6 @@
 //! The simulator's link model and event queue under arbitrary fault schedules: whatever
-//! the schedule (crashes, restarts, partitions, link overrides with any probabilities,
-//! either transport), nothing panics, every message is accounted for, no node delivers a
+//! the schedule (crashes, restarts, late joins, partitions, link overrides with any
+//! probabilities, message filters, either transport), nothing panics, every message is accounted for, no node delivers a
 //! broadcast twice, and the same input gives the same trace hash.
 
 #![no_main]
@@ -10,7 +10,7 @@ use std::time::Duration;
 use arbitrary::Arbitrary;
 use bytes::Bytes;
 use epidemic_sim::flood::{self, Flood};
-use epidemic_sim::{GilbertElliott, LinkConfig, Loss, Sim, SimConfig, Transport};
+use epidemic_sim::{FilterFn, GilbertElliott, LinkConfig, Loss, Sim, SimConfig, Transport};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Arbitrary)]
@@ -46,6 +46,10 @@ enum Op {
     SetLink(u16, u8, u8, Option<Link>),
     Broadcast(u16, u8, u8),
     Schedule(u16, u8, u8, u8),
+    /// Drop every message whose id is a multiple of this (0: remove the filter).
+    Filter(u8),
+    /// A late joiner starting at this time, flooding to one existing node.
+    Join(u16, u8),
 }
 
 impl Link {
@@ -96,6 +100,7 @@ fn run(s: &Schedule) -> u64 {
     let ms = |t: u16| Duration::from_millis(u64::from(t % 2000));
     let node = |x: u8| u64::from(x) % n;
     let mut broadcasts = 0usize;
+    let mut joined = 0u64;
     for op in s.ops.iter().take(64) {
         match *op {
             Op::Crash(t, x) => sim.schedule_crash(ms(t), &node(x)).expect("known peer"),
@@ -129,7 +134,24 @@ fn run(s: &Schedule) -> u64 {
                 })
                 .expect("known peer");
             }
-            Op::Broadcast(..) | Op::Schedule(..) => {}
+            Op::Filter(m) => {
+                let filter: Option<FilterFn<Flood>> = (m > 0).then(|| {
+                    let m = u64::from(m);
+                    Box::new(
+                        move |_: Duration, _: &u64, _: &u64, msg: &flood::FloodMsg| {
+                            !msg.id.is_multiple_of(m)
+                        },
+                    ) as FilterFn<Flood>
+                });
+                sim.set_filter(filter);
+            }
+            Op::Join(t, x) if joined < 4 => {
+                let me = n + joined;
+                joined += 1;
+                sim.add_node_at(ms(t), me, Flood::new(me, vec![node(x)], MAX_BROADCASTS))
+                    .expect("fresh peer");
+            }
+            Op::Broadcast(..) | Op::Schedule(..) | Op::Join(..) => {}
         }
     }
     let quiet = sim

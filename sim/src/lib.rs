@@ -62,5 +62,5 @@ pub use config::{GilbertElliott, LinkConfig, Loss, SimConfig, Transport};
 pub use meter::{Measured, Meter};
 pub use metrics::{Counter, DropReason, Drops, EventRecord, KindMetrics, Metrics, NodeMetrics};
 pub use seeds::{check_seeds, seeds};
-pub use sim::{InvariantFn, RestartFn, Sim, SimError};
+pub use sim::{FilterFn, InvariantFn, RestartFn, Sim, SimError};
 pub use wire::{Wire, postcard_size};

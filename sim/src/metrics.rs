@@ -55,6 +55,8 @@ pub enum DropReason {
     Crashed,
     /// Addressed to a peer the simulation does not know.
     UnknownPeer,
+    /// Refused by the scenario's filter ([`Sim::set_filter`](crate::Sim::set_filter)).
+    Filtered,
 }
 
 /// Messages the network did not deliver, by reason.
@@ -68,13 +70,15 @@ pub struct Drops {
     pub crashed: u64,
     /// To an unknown peer.
     pub unknown_peer: u64,
+    /// Refused by the scenario's filter.
+    pub filtered: u64,
 }
 
 impl Drops {
     /// All drops.
     #[must_use]
     pub fn total(&self) -> u64 {
-        self.loss + self.partition + self.crashed + self.unknown_peer
+        self.loss + self.partition + self.crashed + self.unknown_peer + self.filtered
     }
 
     fn count(&mut self, reason: DropReason) {
@@ -83,6 +87,7 @@ impl Drops {
             DropReason::Partition => self.partition += 1,
             DropReason::Crashed => self.crashed += 1,
             DropReason::UnknownPeer => self.unknown_peer += 1,
+            DropReason::Filtered => self.filtered += 1,
         }
     }
 }

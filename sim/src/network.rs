@@ -156,6 +156,13 @@ impl Network {
         *last
     }
 
+    /// When a close sent at `now` on `from → to` reaches `to`: one latency later, and never
+    /// before the data still in flight on that stream.
+    pub(crate) fn close_time(&self, now: u64, from: NodeId, to: NodeId) -> u64 {
+        let at = now + nanos(self.link(from, to).latency);
+        self.fifo.get(&(from, to)).map_or(at, |&last| at.max(last))
+    }
+
     /// Whether `from` can currently reach `to` over a connection.
     pub(crate) fn path_open(&self, from: NodeId, to: NodeId) -> bool {
         self.same_side(from, to) && !self.link(from, to).is_down()

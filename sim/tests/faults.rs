@@ -334,3 +334,81 @@ fn a_deadline_stuck_in_the_past_still_lets_time_advance() {
     // Woken at 0, 1, 2, ... 1000 ns.
     assert_eq!(sim.node(&0).unwrap().wakes, 1001);
 }
+
+#[test]
+fn a_filter_drops_exactly_the_messages_it_refuses() {
+    let mut sim = mesh(lossless(), 2, MS, 100);
+    sim.set_filter(Some(Box::new(|_, &from, _, probe: &support::Probe| {
+        from != 0 || probe.seq % 2 == 1
+    })));
+    sim.run_until_quiescent(Duration::from_secs(1)).unwrap();
+    let r = receipts(sim.events());
+    let from0: Vec<u64> = r.iter().filter(|x| x.1 == 0).map(|x| x.2).collect();
+    assert_eq!(from0.len(), 50);
+    assert!(from0.iter().all(|s| s % 2 == 1));
+    assert_eq!(r.iter().filter(|x| x.1 == 1).count(), 100);
+    assert_eq!(sim.metrics().drops.filtered, 50);
+}
+
+#[test]
+fn a_close_arrives_after_the_data_still_in_flight() {
+    for seed in 0..20 {
+        let mut sim = Sim::new(connections(seed), Wire::unsized_());
+        let start = sim.instant() + MS;
+        let mut a = Prober::new(0, vec![1], MS / 10, 50, start);
+        a.disconnect_after = Some(50);
+        sim.add_node(0, a).unwrap();
+        sim.add_node(1, Prober::listener(1)).unwrap();
+        sim.run_until_quiescent(Duration::from_secs(1)).unwrap();
+        let at_1: Vec<&Ev> = sim
+            .events()
+            .iter()
+            .filter(|e| e.node == 1)
+            .map(|e| &e.event)
+            .collect();
+        assert_eq!(at_1.len(), 51, "seed {seed}");
+        assert!(
+            matches!(at_1.last(), Some(Ev::LinkDown { peer: 0, .. })),
+            "seed {seed}: {at_1:?}"
+        );
+    }
+}
+
+#[test]
+fn a_late_joiner_is_down_until_it_starts() {
+    let mut sim = mesh(lossless(), 2, 10 * MS, 30);
+    let join = Duration::from_millis(150);
+    let start = sim.instant() - sim.now();
+    sim.add_node_at(
+        join,
+        2,
+        Prober::new(2, vec![0, 1], 10 * MS, 5, start + join),
+    )
+    .unwrap();
+    // Nodes 0 and 1 probe node 2 as well, from the start.
+    sim.command(&0, |m, _| m.targets.push(2)).unwrap();
+    sim.run_until(join - MS).unwrap();
+    assert!(!sim.is_up(&2));
+    assert_eq!(sim.node(&2).unwrap().received, 0);
+    sim.run_until_quiescent(Duration::from_secs(1)).unwrap();
+    assert!(sim.is_up(&2));
+    let got_by_2: Vec<Duration> = sim
+        .events()
+        .iter()
+        .filter(|e| e.node == 2 && matches!(e.event, Ev::Got { .. }))
+        .map(|e| e.at)
+        .collect();
+    assert!(!got_by_2.is_empty() && got_by_2.iter().all(|&t| t >= join));
+    assert!(
+        sim.metrics().drops.crashed > 0,
+        "probes to 2 before it started were dropped"
+    );
+    // Its own probes went out after it started: 5 rounds to 2 peers.
+    assert_eq!(
+        sim.events()
+            .iter()
+            .filter(|e| matches!(e.event, Ev::Got { from: 2, .. }))
+            .count(),
+        10
+    );
+}

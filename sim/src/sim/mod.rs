@@ -24,6 +24,17 @@ pub use error::SimError;
 /// declares durable out of the old machine (`&mut`), and return a fresh machine.
 pub type RestartFn<M> = Box<dyn FnMut(&<M as Machine>::Peer, &mut M, &mut ChaCha8Rng) -> M>;
 
+/// Decides, per message, whether the network may carry it: `(virtual now, from, to,
+/// message) -> deliver?`. A test tool for aiming a fault at one message kind.
+pub type FilterFn<M> = Box<
+    dyn FnMut(
+        Duration,
+        &<M as Machine>::Peer,
+        &<M as Machine>::Peer,
+        &<M as Machine>::Message,
+    ) -> bool,
+>;
+
 /// A whole-network check: `Err` explains what is wrong.
 pub type InvariantFn<M> = Box<dyn FnMut(&Sim<M>) -> Result<(), String>>;
 
@@ -53,6 +64,8 @@ enum Action<M: Machine> {
     },
     Crash(NodeId),
     Restart(NodeId),
+    /// A late joiner comes up with the machine it was added with.
+    Start(NodeId),
     Partition(Vec<Vec<NodeId>>),
     Heal,
     SetLink {
@@ -105,6 +118,7 @@ pub struct Sim<M: Machine> {
     /// The earliest periodic check due (`u64::MAX` if none).
     next_check: u64,
     restart: Option<RestartFn<M>>,
+    filter: Option<FilterFn<M>>,
     trace: TraceHash,
 }
 
@@ -132,6 +146,8 @@ const T_COMMAND: u64 = 9;
 const T_EVENT: u64 = 10;
 const T_DROP: u64 = 11;
 const T_ADD: u64 = 12;
+const T_FILTERED: u64 = 13;
+const T_START: u64 = 14;
 
 impl<M: Machine> Sim<M>
 where
@@ -163,6 +179,7 @@ where
             invariants: Vec::new(),
             next_check: u64::MAX,
             restart: None,
+            filter: None,
             trace: TraceHash::new(config.seed),
             config,
         }
@@ -180,6 +197,24 @@ where
     /// # Errors
     /// [`SimError::DuplicatePeer`] if `peer` exists (nothing changes).
     pub fn add_node(&mut self, peer: M::Peer, machine: M) -> Result<(), SimError> {
+        let id = self.insert_node(peer, machine, true)?;
+        self.drain(id, false);
+        Ok(())
+    }
+
+    /// Adds a node that starts at virtual time `at` (a late joiner). Until then it exists
+    /// (commands and faults can name it) but is down: messages to it are dropped as to a
+    /// crashed node, and its machine is neither drained nor woken.
+    ///
+    /// # Errors
+    /// [`SimError::DuplicatePeer`] if `peer` exists (nothing changes).
+    pub fn add_node_at(&mut self, at: Duration, peer: M::Peer, machine: M) -> Result<(), SimError> {
+        let id = self.insert_node(peer, machine, false)?;
+        self.push_at(at, Action::Start(id));
+        Ok(())
+    }
+
+    fn insert_node(&mut self, peer: M::Peer, machine: M, up: bool) -> Result<NodeId, SimError> {
         if self.lookup.contains_key(&peer) {
             return Err(SimError::DuplicatePeer(format!("{peer:?}")));
         }
@@ -190,14 +225,13 @@ where
         self.peers.push(peer);
         self.nodes.push(Node {
             machine,
-            up: true,
+            up,
             wake: None,
             metrics: NodeMetrics::default(),
         });
         self.net.add_node();
         self.trace.mix(T_ADD << 32 | u64::from(id));
-        self.drain(id, false);
-        Ok(())
+        Ok(id)
     }
 
     /// Sets how a crashed node's machine is rebuilt on restart.
@@ -206,6 +240,13 @@ where
         factory: impl FnMut(&M::Peer, &mut M, &mut ChaCha8Rng) -> M + 'static,
     ) {
         self.restart = Some(Box::new(factory));
+    }
+
+    /// Installs (or with `None` removes) a filter that sees every message as it is sent
+    /// and drops those it returns `false` for, counted as [`DropReason::Filtered`]: drop
+    /// every ack, or the third GRAFT, to aim a test at one code path.
+    pub fn set_filter(&mut self, filter: Option<FilterFn<M>>) {
+        self.filter = filter;
     }
 
     /// Adds a whole-network check, run every `every` of virtual time (if set) and at the end
@@ -470,6 +511,14 @@ where
             Action::LinkDown { node, peer } => self.on_link_down(node, peer),
             Action::Crash(id) => self.on_crash(id),
             Action::Restart(id) => self.on_restart_action(id),
+            Action::Start(id) => {
+                let node = &mut self.nodes[id as usize];
+                if !node.up {
+                    node.up = true;
+                    self.trace.mix(T_START << 32 | u64::from(id));
+                    self.drain(id, false);
+                }
+            }
             Action::Partition(sets) => {
                 self.trace.mix(T_PARTITION << 32 | at);
                 self.net.partition(&sets);
@@ -637,6 +686,20 @@ where
             self.metrics.on_drop(kind, DropReason::UnknownPeer);
             return;
         };
+        if let Some(filter) = self.filter.as_mut() {
+            let at = Duration::from_nanos(self.now);
+            if !filter(
+                at,
+                &self.peers[from as usize],
+                &self.peers[to as usize],
+                &msg,
+            ) {
+                self.metrics.on_drop(kind, DropReason::Filtered);
+                self.trace
+                    .mix(T_FILTERED << 32 | u64::from(from) << 16 | u64::from(to));
+                return;
+            }
+        }
         match self.config.transport {
             Transport::Datagram => match self.net.datagram(&mut self.rng, from, to) {
                 Fate::Drop(reason) => {
@@ -734,7 +797,8 @@ where
             return;
         };
         if self.net.disconnect(from, to) {
-            let at = self.now + nanos(self.net.link(from, to).latency);
+            // The close travels behind whatever is still in flight on the stream.
+            let at = self.net.close_time(self.now, from, to);
             self.push(
                 at,
                 Action::LinkDown {
