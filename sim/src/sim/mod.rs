@@ -49,13 +49,7 @@ struct Node<M: Machine> {
 }
 
 enum Action<M: Machine> {
-    Deliver {
-        from: NodeId,
-        to: NodeId,
-        kind: u16,
-        bytes: u32,
-        msg: M::Message,
-    },
+    Deliver(Packet<M::Message>),
     /// Live only if the node's `wake` still equals the event's time.
     Timer(NodeId),
     LinkDown {
@@ -74,6 +68,16 @@ enum Action<M: Machine> {
         link: Option<LinkConfig>,
     },
     Command(NodeId, Command<M>),
+}
+
+/// A message on the wire.
+struct Packet<Msg> {
+    from: NodeId,
+    to: NodeId,
+    /// Index into [`Metrics::kinds`].
+    kind: u16,
+    bytes: u32,
+    msg: Msg,
 }
 
 struct Invariant<M: Machine> {
@@ -146,8 +150,7 @@ const T_COMMAND: u64 = 9;
 const T_EVENT: u64 = 10;
 const T_DROP: u64 = 11;
 const T_ADD: u64 = 12;
-const T_FILTERED: u64 = 13;
-const T_START: u64 = 14;
+const T_START: u64 = 13;
 
 impl<M: Machine> Sim<M>
 where
@@ -500,13 +503,7 @@ where
         };
         self.now = self.now.max(at);
         match action {
-            Action::Deliver {
-                from,
-                to,
-                kind,
-                bytes,
-                msg,
-            } => self.on_deliver(from, to, kind, bytes, msg),
+            Action::Deliver(packet) => self.on_deliver(packet),
             Action::Timer(id) => self.on_timer(id, at),
             Action::LinkDown { node, peer } => self.on_link_down(node, peer),
             Action::Crash(id) => self.on_crash(id),
@@ -523,10 +520,10 @@ where
                 self.trace.mix(T_PARTITION << 32 | at);
                 self.net.partition(&sets);
                 if let Transport::Connection { failure_detection } = self.config.transport {
+                    let when = self.now + nanos(failure_detection);
                     for (a, b) in self.net.drop_cut_connections() {
-                        let when = self.now + nanos(failure_detection);
-                        self.push(when, Action::LinkDown { node: a, peer: b });
-                        self.push(when, Action::LinkDown { node: b, peer: a });
+                        self.link_down_at(when, a, b);
+                        self.link_down_at(when, b, a);
                     }
                 }
             }
@@ -551,24 +548,23 @@ where
         true
     }
 
-    fn on_deliver(&mut self, from: NodeId, to: NodeId, kind: u16, bytes: u32, msg: M::Message) {
-        let node = &mut self.nodes[to as usize];
+    fn on_deliver(&mut self, p: Packet<M::Message>) {
+        let node = &mut self.nodes[p.to as usize];
         if !node.up {
-            self.metrics.on_drop(kind, DropReason::Crashed);
-            self.trace.mix(T_DROP << 32 | u64::from(to));
+            self.dropped(&p, DropReason::Crashed);
             return;
         }
-        self.metrics.on_deliver(kind, bytes);
-        Metrics::per_node_receive(&mut node.metrics, bytes);
-        self.trace.mix(T_DELIVER << 32 | u64::from(kind));
-        self.trace.mix(u64::from(from) << 32 | u64::from(to));
-        self.trace.mix(self.now ^ u64::from(bytes) << 48);
-        let now = self.epoch + Duration::from_nanos(self.now);
-        let sender = self.peers[from as usize].clone();
-        self.nodes[to as usize]
+        self.metrics.on_deliver(p.kind, p.bytes);
+        Metrics::per_node_receive(&mut node.metrics, p.bytes);
+        self.trace.mix(T_DELIVER << 32 | u64::from(p.kind));
+        self.trace.mix(u64::from(p.from) << 32 | u64::from(p.to));
+        self.trace.mix(self.now ^ u64::from(p.bytes) << 48);
+        let now = self.instant();
+        let sender = self.peers[p.from as usize].clone();
+        self.nodes[p.to as usize]
             .machine
-            .handle_message(now, sender, msg);
-        self.drain(to, false);
+            .handle_message(now, sender, p.msg);
+        self.drain(p.to, false);
     }
 
     fn on_timer(&mut self, id: NodeId, at: u64) {
@@ -615,13 +611,7 @@ where
         if let Transport::Connection { failure_detection } = self.config.transport {
             let when = self.now + nanos(failure_detection);
             for peer in self.net.drop_connections(id) {
-                self.push(
-                    when,
-                    Action::LinkDown {
-                        node: peer,
-                        peer: id,
-                    },
-                );
+                self.link_down_at(when, peer, id);
             }
         }
     }
@@ -686,107 +676,78 @@ where
             self.metrics.on_drop(kind, DropReason::UnknownPeer);
             return;
         };
+        let p = Packet {
+            from,
+            to,
+            kind,
+            bytes,
+            msg,
+        };
         if let Some(filter) = self.filter.as_mut() {
-            let at = Duration::from_nanos(self.now);
-            if !filter(
-                at,
-                &self.peers[from as usize],
-                &self.peers[to as usize],
-                &msg,
-            ) {
-                self.metrics.on_drop(kind, DropReason::Filtered);
-                self.trace
-                    .mix(T_FILTERED << 32 | u64::from(from) << 16 | u64::from(to));
+            let (a, b) = (&self.peers[from as usize], &self.peers[to as usize]);
+            if !filter(Duration::from_nanos(self.now), a, b, &p.msg) {
+                self.dropped(&p, DropReason::Filtered);
                 return;
             }
         }
         match self.config.transport {
-            Transport::Datagram => match self.net.datagram(&mut self.rng, from, to) {
-                Fate::Drop(reason) => {
-                    self.metrics.on_drop(kind, reason);
-                    self.trace
-                        .mix(T_DROP << 32 | u64::from(from) << 16 | u64::from(to));
+            Transport::Datagram => self.send_datagram(p),
+            Transport::Connection { failure_detection } => self.send_stream(p, failure_detection),
+        }
+    }
+
+    fn send_datagram(&mut self, p: Packet<M::Message>) {
+        match self.net.datagram(&mut self.rng, p.from, p.to) {
+            Fate::Drop(reason) => self.dropped(&p, reason),
+            Fate::Deliver { delay, duplicate } => {
+                if let Some(extra) = duplicate {
+                    self.metrics.duplicated += 1;
+                    let copy = Packet {
+                        msg: p.msg.clone(),
+                        ..p
+                    };
+                    self.push(self.now + extra, Action::Deliver(copy));
                 }
-                Fate::Deliver { delay, duplicate } => {
-                    if let Some(extra) = duplicate {
-                        self.metrics.duplicated += 1;
-                        let copy = msg.clone();
-                        self.push(
-                            self.now + extra,
-                            Action::Deliver {
-                                from,
-                                to,
-                                kind,
-                                bytes,
-                                msg: copy,
-                            },
-                        );
-                    }
-                    self.push(
-                        self.now + delay,
-                        Action::Deliver {
-                            from,
-                            to,
-                            kind,
-                            bytes,
-                            msg,
-                        },
-                    );
-                }
-            },
-            Transport::Connection { failure_detection } => {
-                let reason = if !self.nodes[to as usize].up {
-                    Some(DropReason::Crashed)
-                } else if !self.net.path_open(from, to) {
-                    Some(DropReason::Partition)
-                } else {
-                    None
-                };
-                if let Some(reason) = reason {
-                    self.metrics.on_drop(kind, reason);
-                    self.trace
-                        .mix(T_DROP << 32 | u64::from(from) << 16 | u64::from(to));
-                    self.fail_link(from, to, failure_detection);
-                    return;
-                }
-                self.net.connect(from, to);
-                let at = self.net.stream(&mut self.rng, self.now, from, to);
-                self.push(
-                    at,
-                    Action::Deliver {
-                        from,
-                        to,
-                        kind,
-                        bytes,
-                        msg,
-                    },
-                );
+                self.push(self.now + delay, Action::Deliver(p));
             }
         }
     }
 
-    /// A send on a connection transport failed: both ends of an open connection hear
-    /// link-down; a dial that never connected reports once per pair until heard.
-    fn fail_link(&mut self, from: NodeId, to: NodeId, failure_detection: Duration) {
-        let when = self.now + nanos(failure_detection);
-        if self.net.disconnect(from, to) {
-            self.push(
-                when,
-                Action::LinkDown {
-                    node: to,
-                    peer: from,
-                },
-            );
+    fn send_stream(&mut self, p: Packet<M::Message>, failure_detection: Duration) {
+        let (from, to) = (p.from, p.to);
+        let reason = if !self.nodes[to as usize].up {
+            Some(DropReason::Crashed)
+        } else if !self.net.path_open(from, to) {
+            Some(DropReason::Partition)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            self.dropped(&p, reason);
+            // Both ends of an open connection hear it broke; a dial that never connected
+            // is reported once per pair until heard.
+            let when = self.now + nanos(failure_detection);
+            if self.net.disconnect(from, to) {
+                self.link_down_at(when, to, from);
+            }
+            if self.failing.insert((from, to)) {
+                self.link_down_at(when, from, to);
+            }
+            return;
         }
-        if self.failing.insert((from, to)) {
-            self.push(
-                when,
-                Action::LinkDown {
-                    node: from,
-                    peer: to,
-                },
-            );
-        }
+        self.net.connect(from, to);
+        let at = self.net.stream(&mut self.rng, self.now, from, to);
+        self.push(at, Action::Deliver(p));
+    }
+
+    fn dropped(&mut self, p: &Packet<M::Message>, reason: DropReason) {
+        self.metrics.on_drop(p.kind, reason);
+        self.trace.mix(T_DROP << 32 | reason as u64);
+        self.trace.mix(u64::from(p.from) << 32 | u64::from(p.to));
+    }
+
+    fn link_down_at(&mut self, at: u64, node: NodeId, peer: NodeId) {
+        self.push(at, Action::LinkDown { node, peer });
     }
 
     fn close(&mut self, from: NodeId, peer: &M::Peer) {
@@ -799,13 +760,7 @@ where
         if self.net.disconnect(from, to) {
             // The close travels behind whatever is still in flight on the stream.
             let at = self.net.close_time(self.now, from, to);
-            self.push(
-                at,
-                Action::LinkDown {
-                    node: to,
-                    peer: from,
-                },
-            );
+            self.link_down_at(at, to, from);
         }
     }
 
