@@ -1,6 +1,6 @@
 //! The simulator's link model and event queue under arbitrary fault schedules: whatever
-//! the schedule (crashes, restarts, late joins, partitions, link overrides with any
-//! probabilities, message filters, either transport), nothing panics, every message is accounted for, no node delivers a
+//! the schedule (crashes, restarts, late joins, slow nodes, partitions, link overrides
+//! with any probabilities, message filters, either transport), nothing panics, every message is accounted for, no node delivers a
 //! broadcast twice, and the same input gives the same trace hash.
 
 #![no_main]
@@ -50,6 +50,8 @@ enum Op {
     Filter(u8),
     /// A late joiner starting at this time, flooding to one existing node.
     Join(u16, u8),
+    /// From this time, messages to this node arrive this many ms late.
+    Slow(u16, u8, u16),
 }
 
 impl Link {
@@ -150,6 +152,11 @@ fn run(s: &Schedule) -> u64 {
                 joined += 1;
                 sim.add_node_at(ms(t), me, Flood::new(me, vec![node(x)], MAX_BROADCASTS))
                     .expect("fresh peer");
+            }
+            Op::Slow(t, x, extra) => {
+                let extra = Duration::from_millis(extra.into());
+                sim.schedule_slow(ms(t), &node(x), extra)
+                    .expect("known peer");
             }
             Op::Broadcast(..) | Op::Schedule(..) | Op::Join(..) => {}
         }

@@ -32,6 +32,8 @@ pub(crate) struct Network {
     bad: HashSet<(NodeId, NodeId)>,
     /// Partition label of each node; messages cross only between equal labels.
     group: Vec<u32>,
+    /// Extra delay, in ns, before each node sees a message sent to it (a slow node).
+    slow: Vec<u64>,
     /// Open connections of each node (connection transport).
     conns: Vec<BTreeSet<NodeId>>,
     /// Time the last message on each directed connection is delivered (FIFO).
@@ -45,6 +47,7 @@ impl Network {
             overrides: HashMap::new(),
             bad: HashSet::new(),
             group: Vec::new(),
+            slow: Vec::new(),
             conns: Vec::new(),
             fifo: HashMap::new(),
         }
@@ -52,6 +55,7 @@ impl Network {
 
     pub(crate) fn add_node(&mut self) {
         self.group.push(0);
+        self.slow.push(0);
         self.conns.push(BTreeSet::new());
     }
 
@@ -76,6 +80,11 @@ impl Network {
 
     pub(crate) fn set_default_link(&mut self, link: LinkConfig) {
         self.default = link;
+    }
+
+    /// Makes `node` see every message sent to it `extra` ns later than the link would.
+    pub(crate) fn set_slow(&mut self, node: NodeId, extra: u64) {
+        self.slow[node as usize] = extra;
     }
 
     pub(crate) fn same_side(&self, a: NodeId, b: NodeId) -> bool {
@@ -134,9 +143,10 @@ impl Network {
         if lost {
             return Fate::Drop(DropReason::Loss);
         }
-        let delay = latency + draw_jitter(rng, jitter);
+        let base = latency + self.slow[to as usize];
+        let delay = base + draw_jitter(rng, jitter);
         let duplicate = (duplicate > 0.0 && rng.random::<f64>() < duplicate)
-            .then(|| latency + draw_jitter(rng, jitter));
+            .then(|| base + draw_jitter(rng, jitter));
         Fate::Deliver { delay, duplicate }
     }
 
@@ -150,7 +160,10 @@ impl Network {
         to: NodeId,
     ) -> u64 {
         let link = self.link(from, to);
-        let at = now + nanos(link.latency) + draw_jitter(rng, nanos(link.jitter));
+        let at = now
+            + nanos(link.latency)
+            + self.slow[to as usize]
+            + draw_jitter(rng, nanos(link.jitter));
         let last = self.fifo.entry((from, to)).or_insert(0);
         *last = (*last).max(at);
         *last

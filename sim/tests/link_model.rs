@@ -165,3 +165,39 @@ fn a_per_link_override_changes_one_direction_only() {
     assert_eq!(r.len(), 100);
     assert_eq!(sim.metrics().drops.loss, 100);
 }
+
+#[test]
+fn a_slow_node_sees_its_messages_late_and_others_do_not() {
+    let mut sim: Sim<Prober> = Sim::new(SimConfig::with_seed(4), Wire::unsized_());
+    let start = sim.instant() + MS;
+    for me in 0..3u64 {
+        let targets = (0..3).filter(|&t| t != me).collect();
+        sim.add_node(me, Prober::new(me, targets, MS, 200, start))
+            .unwrap();
+    }
+    let extra = 250 * MS;
+    sim.schedule_slow(100 * MS, &2, extra).unwrap();
+    sim.schedule_slow(150 * MS, &2, Duration::ZERO).unwrap();
+    sim.run_until_quiescent(Duration::from_secs(10)).unwrap();
+    let origin = sim.instant() - sim.now();
+    for e in sim.events() {
+        let support::Ev::Got { sent, at, .. } = e.event else {
+            continue;
+        };
+        let (sent, delay) = (sent - origin, at - sent);
+        let slowed = e.node == 2 && (100 * MS..150 * MS).contains(&sent);
+        if slowed {
+            assert!(
+                delay >= 10 * MS + extra && delay <= 15 * MS + extra,
+                "{delay:?}"
+            );
+        } else {
+            assert!(
+                delay >= 10 * MS && delay <= 15 * MS,
+                "node {} sent at {sent:?}: {delay:?}",
+                e.node
+            );
+        }
+    }
+    assert_eq!(receipts(sim.events()).len(), 3 * 2 * 200, "slow, not lossy");
+}

@@ -68,6 +68,7 @@ enum Action<M: Machine> {
         link: Option<LinkConfig>,
     },
     Command(NodeId, Command<M>),
+    Slow(NodeId, u64),
 }
 
 /// A message on the wire.
@@ -151,6 +152,7 @@ const T_EVENT: u64 = 10;
 const T_DROP: u64 = 11;
 const T_ADD: u64 = 12;
 const T_START: u64 = 13;
+const T_SLOW: u64 = 14;
 
 impl<M: Machine> Sim<M>
 where
@@ -378,6 +380,23 @@ where
         Ok(())
     }
 
+    /// From `at`, `peer` is a slow node: every message sent to it reaches it `extra` later
+    /// than its link would deliver it (a process starved of CPU, a long GC pause, a
+    /// saturated receive queue). `Duration::ZERO` makes it normal again.
+    ///
+    /// # Errors
+    /// [`SimError::UnknownPeer`].
+    pub fn schedule_slow(
+        &mut self,
+        at: Duration,
+        peer: &M::Peer,
+        extra: Duration,
+    ) -> Result<(), SimError> {
+        let id = self.id(peer)?;
+        self.push_at(at, Action::Slow(id, nanos(extra)));
+        Ok(())
+    }
+
     /// Changes the fault model of every link without an override, from now on.
     pub fn set_default_link(&mut self, link: LinkConfig) {
         self.net.set_default_link(link);
@@ -526,6 +545,11 @@ where
                         self.link_down_at(when, b, a);
                     }
                 }
+            }
+            Action::Slow(id, extra) => {
+                self.trace.mix(T_SLOW << 32 | u64::from(id));
+                self.trace.mix(extra);
+                self.net.set_slow(id, extra);
             }
             Action::Heal => {
                 self.trace.mix(T_HEAL << 32 | at);
