@@ -23,7 +23,9 @@
 //! * [`Deadlines`]: many timers keyed by `(Instant, seq)`, cancellable by [`TimerId`];
 //! * [`TimerTable`]: one deadline per timer kind;
 //! * [`BoundedQueue`]: a FIFO with a bound that counts and returns what it drops;
-//! * [`MonotonicNow`]: treat a `now` that goes backwards as the last `now`.
+//! * [`MonotonicNow`]: treat a `now` that goes backwards as the last `now`;
+//! * `codec` (feature `codec`): the two-byte envelope (protocol id, version) and postcard
+//!   body every wire message travels in, with typed decode errors.
 //!
 //! # Panics
 //!
@@ -31,6 +33,8 @@
 
 mod bounded;
 mod clock;
+#[cfg(feature = "codec")]
+pub mod codec;
 mod deadlines;
 mod machine;
 

@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use epidemic_core::codec::{Envelope, protocol_id};
 use epidemic_core::{BoundedQueue, Machine, MonotonicNow, Output, Overflow};
 use hashbrown::HashSet;
 use rand::RngExt;
@@ -185,10 +186,15 @@ impl Machine for Flood {
     }
 }
 
-/// The wire functions of [`FloodMsg`]: real postcard sizes.
+impl Envelope for FloodMsg {
+    const PROTOCOL: u8 = protocol_id::SIM_FLOOD;
+    const VERSION: u8 = 1;
+}
+
+/// The wire functions of [`FloodMsg`]: real sizes, envelope included.
 #[must_use]
 pub fn wire() -> Wire<FloodMsg> {
-    Wire::postcard(|_| "flood")
+    Wire::enveloped(|_| "flood")
 }
 
 /// A flooding experiment.
@@ -247,7 +253,7 @@ pub struct FloodReport {
     pub max_hop: u32,
     /// Messages sent.
     pub messages_sent: u64,
-    /// Bytes sent (postcard encoding).
+    /// Bytes sent (envelope and postcard encoding).
     pub bytes_sent: u64,
     /// Messages delivered (the simulator's unit of work).
     pub deliveries: u64,

@@ -1,6 +1,7 @@
 //! How the simulator sizes and classifies messages: byte counts come from the real
 //! postcard encoding, not from guesses.
 
+use epidemic_core::codec::{self, Envelope};
 use serde::Serialize;
 
 /// The bytes postcard would write for `msg`, computed without allocating.
@@ -49,11 +50,24 @@ impl<M> Wire<M> {
 }
 
 impl<M: Serialize> Wire<M> {
-    /// Sizes from the postcard encoding; kinds from `kind`.
+    /// Sizes from the bare postcard encoding (no envelope); kinds from `kind`.
     #[must_use]
     pub fn postcard(kind: fn(&M) -> &'static str) -> Self {
         Self {
             size: postcard_size::<M>,
+            kind,
+        }
+    }
+}
+
+impl<M: Envelope> Wire<M> {
+    /// Sizes as the adapters send them: the two-byte envelope plus the postcard body
+    /// ([`epidemic_core::codec::encoded_len`]); kinds from `kind`. What every protocol's
+    /// simulations should use.
+    #[must_use]
+    pub fn enveloped(kind: fn(&M) -> &'static str) -> Self {
+        Self {
+            size: codec::encoded_len::<M>,
             kind,
         }
     }
@@ -77,5 +91,21 @@ mod tests {
         }
         // 300 needs a two-byte varint length prefix: tag + 2 + 300.
         assert_eq!(postcard_size(&Msg::Big(vec![0; 300])), 303);
+    }
+
+    #[derive(Serialize, serde::Deserialize)]
+    struct Framed(Vec<u8>);
+
+    impl Envelope for Framed {
+        const PROTOCOL: u8 = epidemic_core::codec::protocol_id::TEST;
+        const VERSION: u8 = 1;
+    }
+
+    #[test]
+    fn enveloped_size_is_what_the_codec_writes() {
+        let m = Framed(vec![1; 40]);
+        let wire = Wire::enveloped(|_| "framed");
+        assert_eq!((wire.size)(&m), codec::encode(&m).unwrap().len());
+        assert_eq!((wire.size)(&m), 2 + 1 + 40);
     }
 }

@@ -27,14 +27,16 @@ fn lossless_flood_sends_exactly_two_e_minus_n_plus_one_per_broadcast() {
     let per_broadcast = degree_sum - (500 - 1);
     assert_eq!(report.messages_sent, 4 * per_broadcast);
     assert_eq!(report.deliveries, report.messages_sent);
-    // Bytes are the postcard encoding: node 0's ids (0..4) and the hops stay under 128, so
-    // every copy has one size.
-    let one = postcard_size(&FloodMsg {
+    // Bytes are the real encoding: node 0's ids (0..4) and the hops stay under 128, so
+    // every copy has one size: envelope, id, hop, length, payload.
+    let msg = FloodMsg {
         id: 3,
         hop: 1,
         payload: Bytes::from(vec![0; 100]),
-    });
-    assert_eq!(one, 1 + 1 + 1 + 100);
+    };
+    let one = epidemic_core::codec::encode(&msg).unwrap().len();
+    assert_eq!(one, 2 + 1 + 1 + 1 + 100);
+    assert_eq!(one, 2 + postcard_size(&msg));
     assert_eq!(report.bytes_sent, report.messages_sent * one as u64);
 }
 
