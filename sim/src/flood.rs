@@ -357,7 +357,8 @@ fn report(s: &FloodScenario, sim: &Sim<Flood>, measured: Measured) -> FloodRepor
         }
     }
     let mut latencies = Vec::with_capacity(sim.events().len());
-    let mut last = hashbrown::HashMap::<u64, Duration>::new();
+    // Ordered: the mean below sums floats, and the sum must not depend on hash order.
+    let mut last = std::collections::BTreeMap::<u64, Duration>::new();
     let mut max_hop = 0;
     for e in sim.events() {
         let FloodEvent::Delivered { id, hop } = e.event;

@@ -38,6 +38,8 @@ fn flood_same_seed_same_hash_and_figures() {
         (b.deliveries, b.bytes_sent, b.dropped, b.duplicated)
     );
     assert_eq!(a.curve, b.curve);
+    assert_eq!(a.last_delivery_ms_mean.to_bits(), b.last_delivery_ms_mean.to_bits());
+    assert_eq!(a.latency_ms_p99.to_bits(), b.latency_ms_p99.to_bits());
     let c = flood::run(&s(18)).unwrap();
     assert_ne!(a.trace_hash, c.trace_hash);
 }
