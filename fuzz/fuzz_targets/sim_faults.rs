@@ -89,6 +89,7 @@ fn run(s: &Schedule) -> u64 {
         link: s.link.config(),
         transport,
         record_events: true,
+        ..SimConfig::default()
     };
     let mut sim: Sim<Flood> = Sim::new(config, flood::wire());
     let overlay = flood::overlay(n as u32, 4, &mut sim.fork_rng());

@@ -16,6 +16,8 @@ pub struct SimConfig {
     /// Whether to keep every application event with its time and node (turn off for very
     /// large runs that only need counters).
     pub record_events: bool,
+    /// How many of the last steps to keep and print when an invariant fails (0: none).
+    pub flight_recorder: usize,
 }
 
 impl Default for SimConfig {
@@ -25,6 +27,7 @@ impl Default for SimConfig {
             link: LinkConfig::default(),
             transport: Transport::Datagram,
             record_events: true,
+            flight_recorder: 32,
         }
     }
 }

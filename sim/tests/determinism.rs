@@ -38,7 +38,10 @@ fn flood_same_seed_same_hash_and_figures() {
         (b.deliveries, b.bytes_sent, b.dropped, b.duplicated)
     );
     assert_eq!(a.curve, b.curve);
-    assert_eq!(a.last_delivery_ms_mean.to_bits(), b.last_delivery_ms_mean.to_bits());
+    assert_eq!(
+        a.last_delivery_ms_mean.to_bits(),
+        b.last_delivery_ms_mean.to_bits()
+    );
     assert_eq!(a.latency_ms_p99.to_bits(), b.latency_ms_p99.to_bits());
     let c = flood::run(&s(18)).unwrap();
     assert_ne!(a.trace_hash, c.trace_hash);
@@ -52,6 +55,7 @@ fn chaos(seed: u64, transport: Transport) -> (u64, Vec<(Duration, u64, Ev)>) {
         link: noisy(),
         transport,
         record_events: true,
+        ..SimConfig::default()
     };
     let mut sim: Sim<Prober> = Sim::new(config, Wire::unsized_());
     let start = sim.instant() + MS;

@@ -412,3 +412,29 @@ fn a_late_joiner_is_down_until_it_starts() {
         10
     );
 }
+
+#[test]
+fn the_flight_recorder_keeps_the_last_steps_in_order() {
+    let mut sim = mesh(lossless(), 2, 10 * MS, 3);
+    sim.schedule_crash(25 * MS, &1).unwrap();
+    sim.run_until_quiescent(Duration::from_secs(1)).unwrap();
+    let steps = sim.recent_steps();
+    assert!(steps.len() <= 32 && !steps.is_empty());
+    // The whole run fits in 32 steps: deliveries, timeouts and the crash are all there.
+    assert!(
+        steps.iter().any(|l| l.ends_with("deliver msg 0 -> 1")),
+        "{steps:#?}"
+    );
+    assert!(steps.iter().any(|l| l.ends_with("crash 1")), "{steps:#?}");
+    assert!(
+        steps.iter().any(|l| l.ends_with("timeout at 0")),
+        "{steps:#?}"
+    );
+    let config = SimConfig {
+        flight_recorder: 0,
+        ..lossless()
+    };
+    let mut quiet = mesh(config, 2, 10 * MS, 3);
+    quiet.run_until_quiescent(Duration::from_secs(1)).unwrap();
+    assert!(quiet.recent_steps().is_empty());
+}

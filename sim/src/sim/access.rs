@@ -113,4 +113,19 @@ impl<M: Machine> Sim<M> {
     pub fn trace_hash(&self) -> u64 {
         self.trace.value()
     }
+
+    /// The last [`SimConfig::flight_recorder`] steps, oldest first, one line each: what a
+    /// failed invariant prints before the seed.
+    #[must_use]
+    pub fn recent_steps(&self) -> Vec<String> {
+        self.recorder.lines(
+            |id| format!("{:?}", self.peers[id as usize]),
+            |k| {
+                self.metrics
+                    .kinds
+                    .get(usize::from(k))
+                    .map_or("?", |m| m.kind)
+            },
+        )
+    }
 }

@@ -17,8 +17,10 @@ use crate::wire::Wire;
 
 mod access;
 mod error;
+mod recorder;
 
 pub use error::SimError;
+use recorder::{Recorder, Step};
 
 /// Builds a restarted node's machine from the crashed one: move whatever the scenario
 /// declares durable out of the old machine (`&mut`), and return a fresh machine.
@@ -125,6 +127,7 @@ pub struct Sim<M: Machine> {
     restart: Option<RestartFn<M>>,
     filter: Option<FilterFn<M>>,
     trace: TraceHash,
+    recorder: Recorder,
 }
 
 impl<M: Machine> fmt::Debug for Sim<M> {
@@ -186,6 +189,7 @@ where
             restart: None,
             filter: None,
             trace: TraceHash::new(config.seed),
+            recorder: Recorder::new(config.flight_recorder),
             config,
         }
     }
@@ -500,6 +504,9 @@ where
                     message,
                 };
                 eprintln!("epidemic-sim: {err}");
+                for line in self.recent_steps() {
+                    eprintln!("  {line}");
+                }
                 eprintln!("failing seed: {}", self.config.seed);
                 result = Err(err);
                 break;
@@ -521,6 +528,9 @@ where
             return false;
         };
         self.now = self.now.max(at);
+        if let Some(step) = Self::step_of(&action) {
+            self.recorder.record(at, step);
+        }
         match action {
             Action::Deliver(packet) => self.on_deliver(packet),
             Action::Timer(id) => self.on_timer(id, at),
@@ -572,6 +582,28 @@ where
         true
     }
 
+    /// What the flight recorder keeps of an action (live timers are recorded when they
+    /// fire, so stale ones leave no trace).
+    fn step_of(action: &Action<M>) -> Option<Step> {
+        Some(match *action {
+            Action::Deliver(ref p) => Step::Deliver {
+                from: p.from,
+                to: p.to,
+                kind: p.kind,
+            },
+            Action::Timer(_) => return None,
+            Action::LinkDown { node, peer } => Step::LinkDown { node, peer },
+            Action::Crash(n) => Step::Crash(n),
+            Action::Restart(n) => Step::Restart(n),
+            Action::Start(n) => Step::Start(n),
+            Action::Partition(_) => Step::Partition,
+            Action::Heal => Step::Heal,
+            Action::SetLink { from, to, .. } => Step::SetLink { from, to },
+            Action::Command(n, _) => Step::Command(n),
+            Action::Slow(n, _) => Step::Slow(n),
+        })
+    }
+
     fn on_deliver(&mut self, p: Packet<M::Message>) {
         let node = &mut self.nodes[p.to as usize];
         if !node.up {
@@ -598,6 +630,7 @@ where
             return;
         }
         node.wake = None;
+        self.recorder.record(at, Step::Timer(id));
         self.metrics.timeouts += 1;
         self.trace.mix(T_TIMER << 32 | u64::from(id));
         self.trace.mix(at);
