@@ -13,13 +13,17 @@
 //! * **Faults per directed link** ([`LinkConfig`]): latency with jitter (so datagrams
 //!   reorder), uniform or bursty Gilbert–Elliott [`Loss`], duplication; partitions that cut
 //!   and heal sets of nodes; crash and restart with a factory that carries over what the
-//!   scenario declares durable; datagram or connection [`Transport`]s, the latter FIFO and
+//!   scenario declares durable; late joiners ([`Sim::add_node_at`]); slow nodes that see
+//!   their messages late ([`Sim::schedule_slow`]); a filter that drops chosen messages
+//!   ([`Sim::set_filter`]); datagram or connection [`Transport`]s, the latter FIFO and
 //!   reporting broken links as `handle_link_down`.
-//! * **Real bytes.** [`Wire`] sizes messages by their postcard encoding.
+//! * **Real bytes.** [`Wire::enveloped`] sizes messages as the adapters send them: the
+//!   two-byte envelope plus the postcard body.
 //! * **Metrics** ([`Metrics`]): messages and bytes sent and delivered per node, per kind and
 //!   in total, drops by reason, every application event with time and node; [`Meter`]
 //!   reads wall time, CPU time and peak memory.
-//! * **Invariants** run every N virtual ms and when a run ends.
+//! * **Invariants** run every N virtual ms and when a run ends; a failure prints the last
+//!   steps of the run (the flight recorder) and the seed.
 //! * **Seed matrices**: [`check_seeds`] runs a scenario over a range of seeds and names the
 //!   one that failed; `SEED=n cargo test` reruns exactly that seed.
 //!
@@ -41,6 +45,14 @@
 //! assert_eq!(delivered, [0, 1, 2]);
 //! assert!(matches!(sim.events()[2].event, FloodEvent::Delivered { hop: 2, .. }));
 //! ```
+//!
+//! # The run loop
+//!
+//! Build the network ([`Sim::add_node`], `schedule_*` faults and commands, invariants),
+//! then advance it with [`Sim::run_until`], [`Sim::run_for`] or
+//! [`Sim::run_until_quiescent`]; between runs, read [`Sim::events`], [`Sim::metrics`] and
+//! the machines themselves ([`Sim::node`], [`Sim::nodes`]). Inside, each node is driven by
+//! the drain contract of [`Machine`](epidemic_core::Machine).
 //!
 //! # Panics
 //!
