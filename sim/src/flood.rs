@@ -85,10 +85,11 @@ impl Flood {
         }
     }
 
-    /// Broadcasts `payload` now.
+    /// Broadcasts `payload` now; returns its id (unique while node ids fit in 32 bits and a
+    /// node sends fewer than 2^32 broadcasts per life).
     pub fn broadcast(&mut self, now: Instant, payload: Bytes) -> u64 {
         self.clock.advance(now);
-        let id = u64::from(self.me as u32) << 32 | u64::from(self.next_seq);
+        let id = self.me << 32 | u64::from(self.next_seq);
         self.next_seq = self.next_seq.wrapping_add(1);
         self.on_flood(
             None,
@@ -141,7 +142,7 @@ impl Flood {
                     to: n,
                     msg: FloodMsg {
                         id: msg.id,
-                        hop: msg.hop + 1,
+                        hop: msg.hop.saturating_add(1),
                         payload: msg.payload.clone(),
                     },
                 });

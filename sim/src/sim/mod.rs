@@ -403,7 +403,8 @@ where
 
     /// Changes the fault model of every link without an override, from now on.
     pub fn set_default_link(&mut self, link: LinkConfig) {
-        self.net.set_default_link(link);
+        self.net.set_default_link(link.clone());
+        self.config.link = link;
     }
 
     // ---- running ------------------------------------------------------------------------
