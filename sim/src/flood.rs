@@ -432,3 +432,125 @@ fn curve(sorted_ms: &[f64], pairs: f64) -> Vec<(f64, f64)> {
     pts.push((last, sorted_ms.len() as f64 / pairs));
     pts
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(f: &mut Flood) -> (Vec<FloodEvent>, Vec<(u64, u32)>) {
+        let (mut events, mut sends) = (Vec::new(), Vec::new());
+        while let Some(out) = f.poll_output() {
+            match out {
+                Output::Event(e) => events.push(e),
+                Output::Send { to, msg } => sends.push((to, msg.hop)),
+                Output::Disconnect(_) => unreachable!("flood never disconnects"),
+            }
+        }
+        (events, sends)
+    }
+
+    fn now() -> Instant {
+        #[allow(clippy::disallowed_methods)] // tests may read the clock
+        Instant::now()
+    }
+
+    #[test]
+    fn delivers_once_and_forwards_to_all_but_the_sender() {
+        let mut f = Flood::new(5, vec![1, 2, 3], 8);
+        let msg = FloodMsg {
+            id: 9,
+            hop: 2,
+            payload: Bytes::from_static(b"x"),
+        };
+        f.handle_message(now(), 2, msg.clone());
+        let (events, sends) = drain(&mut f);
+        assert_eq!(events, [FloodEvent::Delivered { id: 9, hop: 2 }]);
+        assert_eq!(sends, [(1, 3), (3, 3)]);
+        f.handle_message(now(), 1, msg);
+        assert_eq!(
+            drain(&mut f),
+            (vec![], vec![]),
+            "a duplicate is dropped silently"
+        );
+    }
+
+    #[test]
+    fn the_seen_set_is_bounded_and_forgets_the_oldest() {
+        let mut f = Flood::new(0, vec![1], 2);
+        for id in 0..3 {
+            f.handle_message(
+                now(),
+                1,
+                FloodMsg {
+                    id,
+                    hop: 0,
+                    payload: Bytes::new(),
+                },
+            );
+        }
+        assert_eq!(f.seen.len(), 2);
+        drain(&mut f);
+        // Id 0 was evicted: it is delivered again; id 2 is still remembered.
+        f.handle_message(
+            now(),
+            1,
+            FloodMsg {
+                id: 0,
+                hop: 0,
+                payload: Bytes::new(),
+            },
+        );
+        f.handle_message(
+            now(),
+            1,
+            FloodMsg {
+                id: 2,
+                hop: 0,
+                payload: Bytes::new(),
+            },
+        );
+        assert_eq!(drain(&mut f).0, [FloodEvent::Delivered { id: 0, hop: 0 }]);
+    }
+
+    #[test]
+    fn a_hostile_hop_count_saturates_instead_of_panicking() {
+        let mut f = Flood::new(0, vec![1, 2], 4);
+        f.handle_message(
+            now(),
+            1,
+            FloodMsg {
+                id: 1,
+                hop: u32::MAX,
+                payload: Bytes::new(),
+            },
+        );
+        assert_eq!(drain(&mut f).1, [(2, u32::MAX)]);
+    }
+
+    #[test]
+    fn scheduled_broadcasts_fire_on_time_and_stop() {
+        let t0 = now();
+        let mut f = Flood::new(3, vec![1], 8);
+        f.schedule_broadcasts(t0, 2, Duration::from_millis(10), Bytes::from_static(b"p"));
+        assert_eq!(f.poll_timeout(), Some(t0));
+        f.handle_timeout(t0);
+        assert_eq!(f.poll_timeout(), Some(t0 + Duration::from_millis(10)));
+        f.handle_timeout(t0 + Duration::from_millis(5)); // early: a no-op
+        assert_eq!(
+            drain(&mut f).0,
+            [FloodEvent::Delivered {
+                id: 3 << 32,
+                hop: 0
+            }]
+        );
+        f.handle_timeout(t0 + Duration::from_millis(10));
+        assert_eq!(
+            drain(&mut f).0,
+            [FloodEvent::Delivered {
+                id: 3 << 32 | 1,
+                hop: 0
+            }]
+        );
+        assert_eq!(f.poll_timeout(), None);
+    }
+}
