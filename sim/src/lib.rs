@@ -24,6 +24,9 @@
 //!   reads wall time, CPU time and peak memory.
 //! * **Invariants** run every N virtual ms and when a run ends; a failure prints the last
 //!   steps of the run (the flight recorder) and the seed.
+//! * **Fault plans** ([`plan::FaultPlan`]): random schedules of crashes, restarts,
+//!   partitions, lossy links and slow nodes, from a seed or (feature `proptest`) from a
+//!   shrinking proptest strategy, applied to any simulation.
 //! * **Seed matrices**: [`check_seeds`] runs a scenario over a range of seeds and names the
 //!   one that failed; `SEED=n cargo test` reruns exactly that seed.
 //!
@@ -64,6 +67,7 @@ pub mod flood;
 mod meter;
 mod metrics;
 mod network;
+pub mod plan;
 pub mod plot;
 mod queue;
 mod seeds;
