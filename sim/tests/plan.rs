@@ -50,7 +50,7 @@ fn random_plans_are_deterministic_sorted_and_respect_the_shape() {
             assert!(*at < Duration::from_secs(2));
             match f {
                 Fault::Crash(i) | Fault::Restart(i) | Fault::Slow(i, _) => {
-                    assert!((1..6).contains(i), "{f:?}")
+                    assert!((1..6).contains(i), "{f:?}");
                 }
                 Fault::Partition(side) => assert!(side.iter().all(|i| (1..6).contains(i))),
                 Fault::Link { from, to, .. } => assert!(*from < 6 && *to < 6),
