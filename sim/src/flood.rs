@@ -213,6 +213,8 @@ pub struct FloodScenario {
     pub payload: usize,
     /// Every link's fault model.
     pub link: LinkConfig,
+    /// Share of nodes (never the origin) crashed at once just before the first broadcast.
+    pub fail: f64,
     /// The seed.
     pub seed: u64,
 }
@@ -226,6 +228,7 @@ impl Default for FloodScenario {
             interval: Duration::from_millis(100),
             payload: 64,
             link: LinkConfig::default(),
+            fail: 0.0,
             seed: 0,
         }
     }
@@ -240,7 +243,9 @@ pub struct FloodReport {
     pub nodes: u32,
     /// Broadcasts.
     pub messages: u32,
-    /// Share of (node, message) pairs delivered.
+    /// Nodes crashed before the first broadcast.
+    pub failed: u32,
+    /// Share of (live node, message) pairs delivered.
     pub delivery_ratio: f64,
     /// Mean over messages of the time until the last node that got it got it, in ms.
     pub last_delivery_ms_mean: f64,
@@ -334,21 +339,30 @@ pub fn run(s: &FloodScenario) -> Result<FloodReport, SimError> {
             None => Ok(()),
         }
     });
+    // Crash `fail` of the nodes other than the origin at t = 0; broadcasts start at 1 ms.
+    let mut victims: Vec<u64> = (1..u64::from(s.nodes)).collect();
+    let failed =
+        ((f64::from(s.nodes) * s.fail.clamp(0.0, 1.0)).round() as usize).min(victims.len());
+    for i in 0..failed {
+        let j = rng.random_range(i..victims.len());
+        victims.swap(i, j);
+        sim.schedule_crash(Duration::ZERO, &victims[i])?;
+    }
     let payload = Bytes::from(vec![0xAB; s.payload]);
     let (count, interval) = (s.messages, s.interval);
     if s.nodes > 0 {
         sim.command(&0, |m, now| {
-            m.schedule_broadcasts(now, count, interval, payload);
+            m.schedule_broadcasts(now + Duration::from_millis(1), count, interval, payload);
         })?;
     }
     let meter = Meter::start();
     let horizon = s.interval * s.messages.max(1) + Duration::from_secs(3600);
     sim.run_until_quiescent(horizon)?;
     let measured = meter.read();
-    Ok(report(s, &sim, measured))
+    Ok(report(s, &sim, failed as u32, measured))
 }
 
-fn report(s: &FloodScenario, sim: &Sim<Flood>, measured: Measured) -> FloodReport {
+fn report(s: &FloodScenario, sim: &Sim<Flood>, failed: u32, measured: Measured) -> FloodReport {
     // Broadcast time of each id: the origin's own delivery (hop 0).
     let mut sent_at = hashbrown::HashMap::new();
     for e in sim.events() {
@@ -373,7 +387,7 @@ fn report(s: &FloodScenario, sim: &Sim<Flood>, measured: Measured) -> FloodRepor
         max_hop = max_hop.max(hop);
     }
     latencies.sort_by(f64::total_cmp);
-    let pairs = f64::from(s.nodes) * f64::from(s.messages);
+    let pairs = f64::from(s.nodes - failed) * f64::from(s.messages);
     let delivery_ratio = if pairs > 0.0 {
         latencies.len() as f64 / pairs
     } else {
@@ -399,6 +413,7 @@ fn report(s: &FloodScenario, sim: &Sim<Flood>, measured: Measured) -> FloodRepor
         seed: s.seed,
         nodes: s.nodes,
         messages: s.messages,
+        failed,
         delivery_ratio,
         last_delivery_ms_mean: last_mean,
         last_delivery_ms_max: last_max,

@@ -125,3 +125,26 @@ fn lossy_flood_reaches_nearly_everyone_on_every_seed() {
         }
     });
 }
+
+#[test]
+fn crashed_nodes_drop_what_is_sent_to_them_and_the_ratio_counts_live_nodes() {
+    let s = FloodScenario {
+        nodes: 2000,
+        degree: 8,
+        messages: 3,
+        fail: 0.3,
+        seed: 4,
+        ..FloodScenario::default()
+    };
+    let r = flood::run(&s).unwrap();
+    assert_eq!(r.failed, 600);
+    // Over all 2,000 nodes the ratio could not pass 0.7; over the 1,400 live ones a
+    // degree-8 overlay still reaches nearly all of them.
+    assert!(
+        r.delivery_ratio > 0.95 && r.delivery_ratio <= 1.0,
+        "{}",
+        r.delivery_ratio
+    );
+    assert!(r.dropped > 0, "sends to the crashed were dropped");
+    assert_eq!(r.deliveries + r.dropped, r.messages_sent);
+}

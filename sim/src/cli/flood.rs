@@ -27,6 +27,9 @@ pub(crate) struct FloodArgs {
     /// Payload bytes per broadcast.
     #[arg(long, default_value_t = 64)]
     payload: usize,
+    /// Share of nodes crashed at once just before the first broadcast (never node 0).
+    #[arg(long, default_value_t = 0.0)]
+    fail: f64,
     #[command(flatten)]
     link: LinkArgs,
 }
@@ -40,20 +43,24 @@ pub(crate) fn run(g: &Global, args: &FloodArgs) -> Result<(), String> {
         interval: Duration::from_millis(args.interval_ms),
         payload: args.payload,
         link: args.link.to_link()?,
+        fail: args.fail,
         seed: g.seed,
     };
+    if !(0.0..=1.0).contains(&args.fail) {
+        return Err(format!("--fail must be in [0, 1], got {}", args.fail));
+    }
     let report = flood::run(&scenario).map_err(|e| e.to_string())?;
     if let Some(path) = &g.plot {
         let series = Series {
             label: format!(
-                "{} nodes, degree {}, loss {}",
-                args.nodes, args.degree, args.link.loss
+                "{} nodes, degree {}, loss {}, failed {}",
+                args.nodes, args.degree, args.link.loss, args.fail
             ),
             points: report.curve.clone(),
         };
         plot::share_curve(
             path,
-            "Flood: share of (node, message) pairs delivered",
+            "Flood: share of (live node, message) pairs delivered",
             "ms since broadcast",
             "share delivered",
             &[series],
@@ -73,6 +80,7 @@ fn flood_table(r: &FloodReport) -> String {
             ("seed", r.seed.to_string()),
             ("nodes", r.nodes.to_string()),
             ("broadcasts", r.messages.to_string()),
+            ("failed nodes", r.failed.to_string()),
             ("delivery ratio", format!("{:.6}", r.delivery_ratio)),
             (
                 "last delivery, mean",
