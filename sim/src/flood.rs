@@ -19,6 +19,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{LinkConfig, SimConfig};
+use crate::graph::Graph;
 use crate::meter::{Measured, Meter};
 use crate::sim::{Sim, SimError};
 use crate::wire::Wire;
@@ -245,6 +246,12 @@ pub struct FloodReport {
     pub messages: u32,
     /// Nodes crashed before the first broadcast.
     pub failed: u32,
+    /// The overlay's mean local clustering coefficient.
+    pub overlay_clustering: f64,
+    /// The overlay's average shortest path, from up to 64 sources.
+    pub overlay_avg_path: f64,
+    /// Hops a flood from node 0 needs on the intact overlay (its eccentricity).
+    pub overlay_flood_hops: u32,
     /// Share of (live node, message) pairs delivered.
     pub delivery_ratio: f64,
     /// Mean over messages of the time until the last node that got it got it, in ms.
@@ -322,7 +329,9 @@ pub fn run(s: &FloodScenario) -> Result<FloodReport, SimError> {
     let mut sim: Sim<Flood> = Sim::new(config, wire());
     let mut rng = sim.fork_rng();
     let seen_capacity = (s.messages as usize).max(1);
-    for (me, neighbors) in (0u64..).zip(overlay(s.nodes, s.degree, &mut rng)) {
+    let adjacency = overlay(s.nodes, s.degree, &mut rng);
+    let shape = OverlayShape::of(&adjacency);
+    for (me, neighbors) in (0u64..).zip(adjacency) {
         sim.add_node(me, Flood::new(me, neighbors, seen_capacity))?;
     }
     sim.add_invariant("delivered at most once", None, |sim: &Sim<Flood>| {
@@ -359,10 +368,37 @@ pub fn run(s: &FloodScenario) -> Result<FloodReport, SimError> {
     let horizon = s.interval * s.messages.max(1) + Duration::from_secs(3600);
     sim.run_until_quiescent(horizon)?;
     let measured = meter.read();
-    Ok(report(s, &sim, failed as u32, measured))
+    Ok(report(s, &sim, failed as u32, shape, measured))
 }
 
-fn report(s: &FloodScenario, sim: &Sim<Flood>, failed: u32, measured: Measured) -> FloodReport {
+/// Graph measures of the overlay, for the report.
+#[derive(Debug, Clone, Copy)]
+struct OverlayShape {
+    clustering: f64,
+    avg_path: f64,
+    flood_hops: u32,
+}
+
+impl OverlayShape {
+    fn of(adjacency: &[Vec<u64>]) -> Self {
+        let (g, _) = Graph::from_views((0u64..).zip(adjacency.iter().cloned()));
+        let n = u32::try_from(g.len()).unwrap_or(u32::MAX);
+        let step = (n / 64).max(1);
+        Self {
+            clustering: g.clustering_coefficient(),
+            avg_path: g.average_shortest_path((0..n).step_by(step as usize).take(64)),
+            flood_hops: if n == 0 { 0 } else { g.flood_hops(0) },
+        }
+    }
+}
+
+fn report(
+    s: &FloodScenario,
+    sim: &Sim<Flood>,
+    failed: u32,
+    shape: OverlayShape,
+    measured: Measured,
+) -> FloodReport {
     // Broadcast time of each id: the origin's own delivery (hop 0).
     let mut sent_at = hashbrown::HashMap::new();
     for e in sim.events() {
@@ -414,6 +450,9 @@ fn report(s: &FloodScenario, sim: &Sim<Flood>, failed: u32, measured: Measured) 
         nodes: s.nodes,
         messages: s.messages,
         failed,
+        overlay_clustering: shape.clustering,
+        overlay_avg_path: shape.avg_path,
+        overlay_flood_hops: shape.flood_hops,
         delivery_ratio,
         last_delivery_ms_mean: last_mean,
         last_delivery_ms_max: last_max,

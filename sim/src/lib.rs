@@ -27,6 +27,8 @@
 //! * **Fault plans** ([`plan::FaultPlan`]): random schedules of crashes, restarts,
 //!   partitions, lossy links and slow nodes, from a seed or (feature `proptest`) from a
 //!   shrinking proptest strategy, applied to any simulation.
+//! * **Overlay analysis** ([`graph::Graph`]): symmetry, components, in-degrees, flood
+//!   hops, average shortest path and clustering coefficient of any set of views.
 //! * **Seed matrices**: [`check_seeds`] runs a scenario over a range of seeds and names the
 //!   one that failed; `SEED=n cargo test` reruns exactly that seed.
 //!
@@ -64,6 +66,7 @@
 
 mod config;
 pub mod flood;
+pub mod graph;
 mod meter;
 mod metrics;
 mod network;

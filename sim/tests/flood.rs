@@ -148,3 +148,39 @@ fn crashed_nodes_drop_what_is_sent_to_them_and_the_ratio_counts_live_nodes() {
     assert!(r.dropped > 0, "sends to the crashed were dropped");
     assert_eq!(r.deliveries + r.dropped, r.messages_sent);
 }
+
+#[test]
+fn without_jitter_the_flood_takes_exactly_the_overlays_shortest_paths() {
+    // Equal delays on every link: each node first hears a message along a shortest path,
+    // so the simulator's deepest delivery must equal the graph's BFS eccentricity, and the
+    // last delivery must come exactly that many latencies after the broadcast.
+    check_seeds(0..4, |seed| {
+        let link = LinkConfig {
+            jitter: Duration::ZERO,
+            ..LinkConfig::default()
+        };
+        let s = FloodScenario {
+            nodes: 3000,
+            degree: 6,
+            messages: 2,
+            link,
+            seed,
+            ..FloodScenario::default()
+        };
+        let r = flood::run(&s).map_err(|e| e.to_string())?;
+        let want_ms = 10.0 * f64::from(r.overlay_flood_hops);
+        if r.max_hop != r.overlay_flood_hops {
+            return Err(format!(
+                "max hop {} vs BFS {}",
+                r.max_hop, r.overlay_flood_hops
+            ));
+        }
+        if (r.last_delivery_ms_max - want_ms).abs() > 1e-6 {
+            return Err(format!(
+                "last delivery {} ms vs {want_ms} ms",
+                r.last_delivery_ms_max
+            ));
+        }
+        Ok::<(), String>(())
+    });
+}

@@ -81,6 +81,12 @@ fn flood_table(r: &FloodReport) -> String {
             ("nodes", r.nodes.to_string()),
             ("broadcasts", r.messages.to_string()),
             ("failed nodes", r.failed.to_string()),
+            ("overlay clustering", format!("{:.5}", r.overlay_clustering)),
+            (
+                "overlay avg path",
+                format!("{:.3} hops", r.overlay_avg_path),
+            ),
+            ("overlay flood hops", r.overlay_flood_hops.to_string()),
             ("delivery ratio", format!("{:.6}", r.delivery_ratio)),
             (
                 "last delivery, mean",
