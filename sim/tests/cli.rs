@@ -21,21 +21,21 @@ fn json(args: &[&str], seed_env: Option<&str>) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("prints JSON")
 }
 
+/// A small lossy flood, as JSON.
+const RUN: [&str; 8] = [
+    "flood",
+    "--nodes",
+    "300",
+    "--messages",
+    "3",
+    "--loss",
+    "0.05",
+    "--json",
+];
+
 #[test]
 fn flood_json_reports_the_run_and_seed_selects_it() {
-    let a = json(
-        &[
-            "flood",
-            "--nodes",
-            "300",
-            "--messages",
-            "3",
-            "--loss",
-            "0.05",
-            "--json",
-        ],
-        Some("9"),
-    );
+    let a = json(&RUN, Some("9"));
     assert_eq!(a["seed"], 9);
     assert_eq!(a["nodes"], 300);
     let ratio = a["delivery_ratio"].as_f64().unwrap();
@@ -43,35 +43,10 @@ fn flood_json_reports_the_run_and_seed_selects_it() {
     assert!(a["dropped"].as_u64().unwrap() > 0);
     assert!(a["bytes_sent"].as_u64().unwrap() > a["messages_sent"].as_u64().unwrap() * 64);
     // --seed and SEED name the same run; another seed is another run.
-    let b = json(
-        &[
-            "--seed",
-            "9",
-            "flood",
-            "--nodes",
-            "300",
-            "--messages",
-            "3",
-            "--loss",
-            "0.05",
-            "--json",
-        ],
-        None,
-    );
+    let with_flag: Vec<&str> = ["--seed", "9"].into_iter().chain(RUN).collect();
+    let b = json(&with_flag, None);
     assert_eq!(a["trace_hash"], b["trace_hash"]);
-    let c = json(
-        &[
-            "flood",
-            "--nodes",
-            "300",
-            "--messages",
-            "3",
-            "--loss",
-            "0.05",
-            "--json",
-        ],
-        Some("10"),
-    );
+    let c = json(&RUN, Some("10"));
     assert_ne!(a["trace_hash"], c["trace_hash"]);
 }
 
