@@ -20,8 +20,9 @@
 //! * **Real bytes.** [`Wire::enveloped`] sizes messages as the adapters send them: the
 //!   two-byte envelope plus the postcard body.
 //! * **Metrics** ([`Metrics`]): messages and bytes sent and delivered per node, per kind and
-//!   in total, drops by reason, every application event with time and node; [`Meter`]
-//!   reads wall time, CPU time and peak memory.
+//!   in total, drops by reason, every application event with time and node (recorded, or
+//!   streamed to [`Sim::set_event_hook`] for runs too big to keep them); [`Meter`] reads
+//!   wall time, CPU time and peak memory.
 //! * **Invariants** run every N virtual ms and when a run ends; a failure prints the last
 //!   steps of the run (the flight recorder) and the seed.
 //! * **Fault plans** ([`plan::FaultPlan`]): random schedules of crashes, restarts,
@@ -81,5 +82,5 @@ pub use config::{GilbertElliott, LinkConfig, Loss, SimConfig, Transport};
 pub use meter::{Measured, Meter};
 pub use metrics::{Counter, DropReason, Drops, EventRecord, KindMetrics, Metrics, NodeMetrics};
 pub use seeds::{check_seeds, seeds};
-pub use sim::{FilterFn, InvariantFn, RestartFn, Sim, SimError};
+pub use sim::{EventHookFn, FilterFn, InvariantFn, RestartFn, Sim, SimError};
 pub use wire::{Wire, postcard_size};

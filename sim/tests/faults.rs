@@ -438,3 +438,25 @@ fn the_flight_recorder_keeps_the_last_steps_in_order() {
     quiet.run_until_quiescent(Duration::from_secs(1)).unwrap();
     assert!(quiet.recent_steps().is_empty());
 }
+
+#[test]
+fn the_event_hook_sees_every_event_even_when_none_are_recorded() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let config = SimConfig {
+        record_events: false,
+        ..lossless()
+    };
+    let mut sim = mesh(config, 3, 10 * MS, 20);
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let sink = Rc::clone(&seen);
+    sim.set_event_hook(Some(Box::new(move |at, &node, ev: &Ev| {
+        sink.borrow_mut().push((at, node, *ev));
+    })));
+    sim.run_until_quiescent(Duration::from_secs(1)).unwrap();
+    assert!(sim.events().is_empty(), "nothing recorded");
+    let seen = seen.borrow();
+    assert_eq!(seen.len() as u64, sim.metrics().events);
+    assert_eq!(seen.len(), 3 * 2 * 20);
+    assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "in time order");
+}

@@ -37,6 +37,9 @@ pub type FilterFn<M> = Box<
     ) -> bool,
 >;
 
+/// Sees every application event as it is emitted: `(virtual now, node, event)`.
+pub type EventHookFn<M> = Box<dyn FnMut(Duration, &<M as Machine>::Peer, &<M as Machine>::Event)>;
+
 /// A whole-network check: `Err` explains what is wrong.
 pub type InvariantFn<M> = Box<dyn FnMut(&Sim<M>) -> Result<(), String>>;
 
@@ -126,6 +129,7 @@ pub struct Sim<M: Machine> {
     next_check: u64,
     restart: Option<RestartFn<M>>,
     filter: Option<FilterFn<M>>,
+    event_hook: Option<EventHookFn<M>>,
     trace: TraceHash,
     recorder: Recorder,
 }
@@ -188,6 +192,7 @@ where
             next_check: u64::MAX,
             restart: None,
             filter: None,
+            event_hook: None,
             trace: TraceHash::new(config.seed),
             recorder: Recorder::new(config.flight_recorder),
             config,
@@ -256,6 +261,13 @@ where
     /// every ack, or the third GRAFT, to aim a test at one code path.
     pub fn set_filter(&mut self, filter: Option<FilterFn<M>>) {
         self.filter = filter;
+    }
+
+    /// Installs (or with `None` removes) a hook that sees every application event as it is
+    /// emitted, whether or not [`SimConfig::record_events`] keeps it: how a 10,000-node
+    /// run aggregates millions of membership events without storing them.
+    pub fn set_event_hook(&mut self, hook: Option<EventHookFn<M>>) {
+        self.event_hook = hook;
     }
 
     /// Adds a whole-network check, run every `every` of virtual time (if set) and at the end
@@ -825,6 +837,13 @@ where
     fn emit(&mut self, id: NodeId, event: M::Event) {
         self.metrics.events += 1;
         self.trace.mix(T_EVENT << 32 | u64::from(id));
+        if let Some(hook) = self.event_hook.as_mut() {
+            hook(
+                Duration::from_nanos(self.now),
+                &self.peers[id as usize],
+                &event,
+            );
+        }
         if self.config.record_events {
             self.events.push(EventRecord {
                 at: self.now(),
