@@ -184,3 +184,34 @@ fn without_jitter_the_flood_takes_exactly_the_overlays_shortest_paths() {
         Ok::<(), String>(())
     });
 }
+
+#[test]
+fn run_until_condition_reports_when_everyone_has_a_broadcast() {
+    let mut sim: Sim<Flood> = Sim::new(SimConfig::with_seed(2), flood::wire());
+    let adj = flood::overlay(500, 6, &mut sim.fork_rng());
+    for (me, n) in (0u64..).zip(adj) {
+        sim.add_node(me, Flood::new(me, n, 8)).unwrap();
+    }
+    sim.command(&0, |m, now| m.broadcast(now, Bytes::from_static(b"x")))
+        .unwrap();
+    let everyone = |s: &Sim<Flood>| s.events().len() == 500;
+    let when = sim
+        .run_until_condition(Duration::from_secs(5), Duration::from_millis(1), everyone)
+        .unwrap();
+    let last = sim.events().iter().map(|e| e.at).max().unwrap();
+    // Checked every millisecond: reported within 1 ms after the last delivery.
+    let when = when.expect("the flood completes");
+    assert!(
+        when >= last && when - last < Duration::from_millis(1),
+        "{when:?} vs {last:?}"
+    );
+    // A condition that never holds runs to the limit and says so.
+    assert_eq!(
+        sim.run_until_condition(Duration::from_secs(1), Duration::from_millis(100), |_| {
+            false
+        })
+        .unwrap(),
+        None
+    );
+    assert_eq!(sim.now(), Duration::from_secs(1));
+}

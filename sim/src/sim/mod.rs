@@ -476,6 +476,32 @@ where
         Ok(quiet)
     }
 
+    /// Runs until `condition` holds, checking it every `every` of virtual time, but no
+    /// later than virtual time `limit`. Returns the first checked time at which it held
+    /// (the measure of "time until every node knows everyone", to within `every`), or
+    /// `None` if it never did. Invariants run as in [`run_until`](Sim::run_until).
+    ///
+    /// # Errors
+    /// [`SimError::Invariant`] at the first failed check.
+    pub fn run_until_condition(
+        &mut self,
+        limit: Duration,
+        every: Duration,
+        mut condition: impl FnMut(&Sim<M>) -> bool,
+    ) -> Result<Option<Duration>, SimError> {
+        let every = every.max(Duration::from_nanos(1));
+        loop {
+            if condition(self) {
+                return Ok(Some(self.now()));
+            }
+            if self.now() >= limit {
+                return Ok(None);
+            }
+            let next = (self.now() + every).min(limit);
+            self.run_until(next)?;
+        }
+    }
+
     /// Whether nothing is left to happen.
     #[must_use]
     pub fn is_quiescent(&self) -> bool {
