@@ -15,8 +15,11 @@ const WIDTH_BITS: u32 = 16;
 /// Buckets in the ring: 4,096, a horizon of ≈ 268 ms.
 const BUCKETS: usize = 4096;
 const MASK: u64 = BUCKETS as u64 - 1;
-/// Entries an emptied bucket may keep allocated.
-const KEEP_CAPACITY: usize = 32;
+/// Emptied buckets' buffers kept for reuse, at most this many...
+const SPARES: usize = 128;
+/// ...and only those of at most this many entries, so the queue never holds on to more
+/// than a few MiB beyond what is in flight.
+const SPARE_CAPACITY: usize = 512;
 
 struct Entry<T> {
     at: u64,
@@ -63,6 +66,9 @@ pub(crate) struct EventQueue<T> {
     in_ring: usize,
     /// Events at or beyond `cursor + BUCKETS`.
     far: BinaryHeap<Reverse<Far<T>>>,
+    /// Buffers of emptied buckets, handed to buckets that fill up, so a ring cycling
+    /// through bursts does not regrow every bucket from nothing.
+    spare: Vec<Vec<Entry<T>>>,
     next_seq: u64,
 }
 
@@ -88,6 +94,7 @@ impl<T> EventQueue<T> {
             cursor: 0,
             in_ring: 0,
             far: BinaryHeap::new(),
+            spare: Vec::new(),
             next_seq: 0,
         }
     }
@@ -117,7 +124,13 @@ impl<T> EventQueue<T> {
             slot
         } else {
             let slot = (b & MASK) as usize;
-            self.ring[slot].push(e);
+            let v = &mut self.ring[slot];
+            if v.capacity() == 0 {
+                if let Some(spare) = self.spare.pop() {
+                    *v = spare;
+                }
+            }
+            v.push(e);
             slot
         };
         self.occupied[slot / 64] |= 1 << (slot % 64);
@@ -140,11 +153,12 @@ impl<T> EventQueue<T> {
         let e = self.ring[slot].pop().expect("settled bucket is non-empty");
         if self.ring[slot].is_empty() {
             self.occupied[slot / 64] &= !(1 << (slot % 64));
-            // A bucket that held a burst gives its memory back, or over a long run every
-            // slot of the ring would keep the largest burst it ever saw (3× the peak
-            // memory of a heap in a 10,000-node flood).
-            if self.ring[slot].capacity() > KEEP_CAPACITY {
-                self.ring[slot] = Vec::new();
+            // An emptied bucket gives its buffer to the spares (or back to the allocator):
+            // were every slot to keep the largest burst it ever saw, a 10,000-node flood
+            // would peak at 3× the memory of a heap.
+            let buffer = std::mem::take(&mut self.ring[slot]);
+            if self.spare.len() < SPARES && buffer.capacity() <= SPARE_CAPACITY {
+                self.spare.push(buffer);
             }
         }
         self.in_ring -= 1;
@@ -255,8 +269,9 @@ mod tests {
             q.push(1_000 + i % 7, i);
         }
         while q.pop().is_some() {}
-        let kept: usize = q.ring.iter().map(Vec::capacity).sum();
-        assert!(kept <= KEEP_CAPACITY, "{kept} entries still allocated");
+        let kept: usize = q.ring.iter().chain(&q.spare).map(Vec::capacity).sum();
+        assert!(kept <= SPARES * SPARE_CAPACITY, "{kept} entries still allocated");
+        assert!(q.ring.iter().all(|v| v.capacity() == 0), "drained buckets hold nothing");
     }
 
     /// What a reference heap does with the same operations.
