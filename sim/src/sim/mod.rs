@@ -516,7 +516,16 @@ where
         self.check(|_| true)
     }
 
+    #[inline]
     fn check_due(&mut self, upto: u64) -> Result<(), SimError> {
+        if self.next_check > upto {
+            return Ok(());
+        }
+        self.check_due_slow(upto)
+    }
+
+    #[cold]
+    fn check_due_slow(&mut self, upto: u64) -> Result<(), SimError> {
         while self.next_check <= upto {
             let at = self.next_check;
             self.now = self.now.max(at);
