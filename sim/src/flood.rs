@@ -172,9 +172,10 @@ impl Machine for Flood {
         }
         let payload = s.payload.clone();
         s.remaining -= 1;
-        s.next += s.interval;
-        if s.remaining == 0 {
-            self.schedule = None;
+        match s.next.checked_add(s.interval) {
+            Some(next) if s.remaining > 0 => s.next = next,
+            // Done, or the next one would be past the end of time.
+            _ => self.schedule = None,
         }
         self.broadcast(now, payload);
     }
@@ -365,7 +366,8 @@ pub fn run(s: &FloodScenario) -> Result<FloodReport, SimError> {
         })?;
     }
     let meter = Meter::start();
-    let horizon = s.interval * s.messages.max(1) + Duration::from_secs(3600);
+    let horizon =
+        (s.interval.saturating_mul(s.messages.max(1))).saturating_add(Duration::from_secs(3600));
     sim.run_until_quiescent(horizon)?;
     let measured = meter.read();
     Ok(report(s, &sim, failed as u32, shape, measured))

@@ -143,10 +143,11 @@ impl Network {
         if lost {
             return Fate::Drop(DropReason::Loss);
         }
-        let base = latency + self.slow[to as usize];
-        let delay = base + draw_jitter(rng, jitter);
+        // Saturating throughout: a `Duration::MAX` latency means "never", not a panic.
+        let base = latency.saturating_add(self.slow[to as usize]);
+        let delay = base.saturating_add(draw_jitter(rng, jitter));
         let duplicate = (duplicate > 0.0 && rng.random::<f64>() < duplicate)
-            .then(|| base + draw_jitter(rng, jitter));
+            .then(|| base.saturating_add(draw_jitter(rng, jitter)));
         Fate::Deliver { delay, duplicate }
     }
 
@@ -161,9 +162,9 @@ impl Network {
     ) -> u64 {
         let link = self.link(from, to);
         let at = now
-            + nanos(link.latency)
-            + self.slow[to as usize]
-            + draw_jitter(rng, nanos(link.jitter));
+            .saturating_add(nanos(link.latency))
+            .saturating_add(self.slow[to as usize])
+            .saturating_add(draw_jitter(rng, nanos(link.jitter)));
         let last = self.fifo.entry((from, to)).or_insert(0);
         *last = (*last).max(at);
         *last
@@ -172,7 +173,7 @@ impl Network {
     /// When a close sent at `now` on `from → to` reaches `to`: one latency later, and never
     /// before the data still in flight on that stream.
     pub(crate) fn close_time(&self, now: u64, from: NodeId, to: NodeId) -> u64 {
-        let at = now + nanos(self.link(from, to).latency);
+        let at = now.saturating_add(nanos(self.link(from, to).latency));
         self.fifo.get(&(from, to)).map_or(at, |&last| at.max(last))
     }
 
@@ -226,7 +227,7 @@ fn draw_jitter(rng: &mut ChaCha8Rng, jitter: u64) -> u64 {
     } else {
         // Lemire's multiply-shift: uniform enough for delays, one draw, no division.
         let r = rng.next_u64();
-        u64::try_from((u128::from(r) * u128::from(jitter + 1)) >> 64).unwrap_or(jitter)
+        u64::try_from((u128::from(r) * (u128::from(jitter) + 1)) >> 64).unwrap_or(jitter)
     }
 }
 

@@ -270,8 +270,14 @@ mod tests {
         }
         while q.pop().is_some() {}
         let kept: usize = q.ring.iter().chain(&q.spare).map(Vec::capacity).sum();
-        assert!(kept <= SPARES * SPARE_CAPACITY, "{kept} entries still allocated");
-        assert!(q.ring.iter().all(|v| v.capacity() == 0), "drained buckets hold nothing");
+        assert!(
+            kept <= SPARES * SPARE_CAPACITY,
+            "{kept} entries still allocated"
+        );
+        assert!(
+            q.ring.iter().all(|v| v.capacity() == 0),
+            "drained buckets hold nothing"
+        );
     }
 
     /// What a reference heap does with the same operations.

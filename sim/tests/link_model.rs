@@ -201,3 +201,28 @@ fn a_slow_node_sees_its_messages_late_and_others_do_not() {
     }
     assert_eq!(receipts(sim.events()).len(), 3 * 2 * 200, "slow, not lossy");
 }
+
+#[test]
+fn endless_delays_mean_never_not_a_panic() {
+    let link = LinkConfig {
+        latency: Duration::MAX,
+        jitter: Duration::MAX,
+        duplicate: 0.5,
+        ..LinkConfig::default()
+    };
+    let config = SimConfig {
+        seed: 1,
+        link,
+        ..SimConfig::default()
+    };
+    let mut sim: Sim<Prober> = Sim::new(config, Wire::unsized_());
+    let start = sim.instant();
+    sim.add_node(0, Prober::new(0, vec![1], MS, 10, start))
+        .unwrap();
+    sim.add_node(1, Prober::listener(1)).unwrap();
+    sim.schedule_slow(Duration::ZERO, &1, Duration::MAX)
+        .unwrap();
+    assert!(!sim.run_until_quiescent(Duration::from_secs(3600)).unwrap());
+    assert!(receipts(sim.events()).is_empty());
+    assert_eq!(sim.metrics().sent.messages, 10);
+}

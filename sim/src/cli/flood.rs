@@ -49,6 +49,19 @@ pub(crate) fn run(g: &Global, args: &FloodArgs) -> Result<(), String> {
     if !(0.0..=1.0).contains(&args.fail) {
         return Err(format!("--fail must be in [0, 1], got {}", args.fail));
     }
+    // Bounds that keep a typo from asking for a century of virtual time.
+    if args.messages > 1_000_000 {
+        return Err(format!(
+            "--messages is at most 1000000, got {}",
+            args.messages
+        ));
+    }
+    if args.interval_ms > 86_400_000 {
+        return Err(format!(
+            "--interval-ms is at most one day (86400000), got {}",
+            args.interval_ms
+        ));
+    }
     let report = flood::run(&scenario).map_err(|e| e.to_string())?;
     if let Some(path) = &g.plot {
         let series = Series {

@@ -445,7 +445,7 @@ where
     /// # Errors
     /// [`SimError::Invariant`] at the first failed check.
     pub fn run_for(&mut self, d: Duration) -> Result<(), SimError> {
-        self.run_until(self.now() + d)
+        self.run_until(self.now().saturating_add(d))
     }
 
     /// Runs until nothing is left to happen (no message in flight, no timer armed on a live
@@ -497,7 +497,7 @@ where
             if self.now() >= limit {
                 return Ok(None);
             }
-            let next = (self.now() + every).min(limit);
+            let next = self.now().saturating_add(every).min(limit);
             self.run_until(next)?;
         }
     }
@@ -597,7 +597,7 @@ where
                 self.trace.mix(T_PARTITION << 32 | at);
                 self.net.partition(&sets);
                 if let Transport::Connection { failure_detection } = self.config.transport {
-                    let when = self.now + nanos(failure_detection);
+                    let when = self.now.saturating_add(nanos(failure_detection));
                     for (a, b) in self.net.drop_cut_connections() {
                         self.link_down_at(when, a, b);
                         self.link_down_at(when, b, a);
@@ -714,7 +714,7 @@ where
         }
         self.trace.mix(T_CRASH << 32 | u64::from(id));
         if let Transport::Connection { failure_detection } = self.config.transport {
-            let when = self.now + nanos(failure_detection);
+            let when = self.now.saturating_add(nanos(failure_detection));
             for peer in self.net.drop_connections(id) {
                 self.link_down_at(when, peer, id);
             }
@@ -751,7 +751,7 @@ where
 
     fn rearm(&mut self, id: NodeId, after_timeout: bool) {
         let floor = if after_timeout {
-            self.now + 1
+            self.now.saturating_add(1)
         } else {
             self.now
         };
@@ -811,9 +811,9 @@ where
                         msg: p.msg.clone(),
                         ..p
                     };
-                    self.push(self.now + extra, Action::Deliver(copy));
+                    self.push(self.now.saturating_add(extra), Action::Deliver(copy));
                 }
-                self.push(self.now + delay, Action::Deliver(p));
+                self.push(self.now.saturating_add(delay), Action::Deliver(p));
             }
         }
     }
@@ -831,7 +831,7 @@ where
             self.dropped(&p, reason);
             // Both ends of an open connection hear it broke; a dial that never connected
             // is reported once per pair until heard.
-            let when = self.now + nanos(failure_detection);
+            let when = self.now.saturating_add(nanos(failure_detection));
             if self.net.disconnect(from, to) {
                 self.link_down_at(when, to, from);
             }
