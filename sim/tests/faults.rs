@@ -460,3 +460,25 @@ fn the_event_hook_sees_every_event_even_when_none_are_recorded() {
     assert_eq!(seen.len(), 3 * 2 * 20);
     assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "in time order");
 }
+
+#[test]
+fn events_at_the_end_of_time_do_not_stall_the_invariant_clock() {
+    // A link that takes "forever" puts deliveries at the last virtual instant; running to
+    // it must still finish, with or without periodic invariants.
+    for periodic in [false, true] {
+        let link = LinkConfig {
+            latency: Duration::MAX,
+            ..LinkConfig::default()
+        };
+        let mut sim = mesh(SimConfig { link, ..lossless() }, 2, MS, 2);
+        if periodic {
+            sim.add_invariant(
+                "always fine",
+                Some(Duration::from_secs(1)),
+                |_: &Sim<Prober>| Ok(()),
+            );
+        }
+        assert!(sim.run_until_quiescent(Duration::MAX).unwrap());
+        assert_eq!(receipts(sim.events()).len(), 4);
+    }
+}
