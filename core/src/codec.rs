@@ -136,8 +136,13 @@ impl std::error::Error for EncodeError {}
 ///
 /// A message whose `Serialize` fails counts as the envelope alone.
 pub fn encoded_len<M: Envelope>(msg: &M) -> usize {
-    ENVELOPE_LEN
-        + postcard::serialize_with_flavor(msg, postcard::ser_flavors::Size::default()).unwrap_or(0)
+    ENVELOPE_LEN + body_len(msg)
+}
+
+/// Bytes of the postcard body alone (no envelope), computed without allocating. A value
+/// whose `Serialize` fails counts as zero.
+pub fn body_len<T: Serialize + ?Sized>(msg: &T) -> usize {
+    postcard::serialize_with_flavor(msg, postcard::ser_flavors::Size::default()).unwrap_or(0)
 }
 
 /// Appends the envelope and `msg` to `out` (reuse one buffer across sends).

@@ -15,7 +15,7 @@ pub struct Counter {
 }
 
 impl Counter {
-    fn add(&mut self, bytes: u32) {
+    pub(crate) fn add(&mut self, bytes: u32) {
         self.messages += 1;
         self.bytes += u64::from(bytes);
     }
@@ -151,14 +151,6 @@ impl Metrics {
     #[must_use]
     pub fn kind(&self, name: &str) -> Option<&KindMetrics> {
         self.kinds.iter().find(|k| k.kind == name)
-    }
-
-    pub(crate) fn per_node_send(node: &mut NodeMetrics, bytes: u32) {
-        node.sent.add(bytes);
-    }
-
-    pub(crate) fn per_node_receive(node: &mut NodeMetrics, bytes: u32) {
-        node.received.add(bytes);
     }
 }
 

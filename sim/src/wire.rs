@@ -4,12 +4,10 @@
 use epidemic_core::codec::{self, Envelope};
 use serde::Serialize;
 
-/// The bytes postcard would write for `msg`, computed without allocating.
-///
-/// A value that fails to serialize (which a derived `Serialize` never does) counts as zero
-/// bytes.
+/// The bytes postcard would write for `msg`, envelope excluded, computed without
+/// allocating ([`codec::body_len`]).
 pub fn postcard_size<T: Serialize + ?Sized>(msg: &T) -> usize {
-    postcard::serialize_with_flavor(msg, postcard::ser_flavors::Size::default()).unwrap_or(0)
+    codec::body_len(msg)
 }
 
 /// The size and kind functions of one message type.
@@ -45,17 +43,6 @@ impl<M> Wire<M> {
         Self {
             size: |_| 0,
             kind: |_| "msg",
-        }
-    }
-}
-
-impl<M: Serialize> Wire<M> {
-    /// Sizes from the bare postcard encoding (no envelope); kinds from `kind`.
-    #[must_use]
-    pub fn postcard(kind: fn(&M) -> &'static str) -> Self {
-        Self {
-            size: postcard_size::<M>,
-            kind,
         }
     }
 }

@@ -674,7 +674,7 @@ where
             return;
         }
         self.metrics.on_deliver(p.kind, p.bytes);
-        Metrics::per_node_receive(&mut node.metrics, p.bytes);
+        node.metrics.received.add(p.bytes);
         self.trace.mix(T_DELIVER << 32 | u64::from(p.kind));
         self.trace.mix(u64::from(p.from) << 32 | u64::from(p.to));
         self.trace.mix(self.now ^ u64::from(p.bytes) << 48);
@@ -791,7 +791,7 @@ where
         let bytes = u32::try_from((self.wire.size)(&msg)).unwrap_or(u32::MAX);
         let kind = self.metrics.kind_id((self.wire.kind)(&msg));
         self.metrics.on_send(kind, bytes);
-        Metrics::per_node_send(&mut self.nodes[from as usize].metrics, bytes);
+        self.nodes[from as usize].metrics.sent.add(bytes);
         let Some(&to) = self.lookup.get(to) else {
             self.metrics.on_drop(kind, DropReason::UnknownPeer);
             return;
