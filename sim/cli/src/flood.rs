@@ -7,7 +7,7 @@ use clap::Args;
 use epidemic_sim::flood::{self, FloodReport, FloodScenario};
 use epidemic_sim::plot::{self, Series};
 
-use super::{Global, LinkArgs, emit, table};
+use crate::common::{Global, LinkArgs, emit, table};
 
 /// Flags of `flood`.
 #[derive(Debug, Args)]

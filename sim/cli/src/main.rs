@@ -1,5 +1,5 @@
 //! `epidemic-sim`: runs the simulator's scenarios from the command line. One subcommand per
-//! protocol (each in its own file under `src/cli/`); each prints its figures as a table (or
+//! protocol (each in its own file beside this one); each prints its figures as a table (or
 //! JSON with `--json`) and can draw them (`--plot FILE.svg`).
 
 use std::path::PathBuf;
@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod cli;
+mod common;
+mod flood;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,7 +34,7 @@ struct Cli {
 enum Command {
     /// Flood broadcasts over a random overlay: proves the simulator end to end and measures
     /// its speed (deliveries per second of wall time).
-    Flood(cli::flood::FloodArgs),
+    Flood(flood::FloodArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,9 +44,9 @@ fn main() -> ExitCode {
         plot,
         command,
     } = Cli::parse();
-    let global = cli::Global { seed, json, plot };
+    let global = common::Global { seed, json, plot };
     let result = match &command {
-        Command::Flood(args) => cli::flood::run(&global, args),
+        Command::Flood(args) => flood::run(&global, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

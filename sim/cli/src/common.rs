@@ -2,8 +2,6 @@
 //! the aligned table, and the one place that writes to stdout. Each protocol's subcommand
 //! lives in its own file beside this one.
 
-pub(crate) mod flood;
-
 use std::time::Duration;
 
 use clap::Args;

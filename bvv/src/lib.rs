@@ -1,0 +1,1 @@
+//! Bitmap version vectors, dotted causal containers and node-wide sync (work in progress).

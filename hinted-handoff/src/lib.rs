@@ -1,0 +1,1 @@
+//! Write coordinator: hinted handoff, sloppy quorums and a crash-safe hint log (work in progress).

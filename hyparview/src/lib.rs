@@ -1,0 +1,1 @@
+//! HyParView partial views: the peer-sampling service under Plumtree (work in progress).

@@ -1,0 +1,1 @@
+//! Merkle-tree anti-entropy with exact repair, and rateless set reconciliation (work in progress).

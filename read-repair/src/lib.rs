@@ -1,0 +1,1 @@
+//! Read coordinator: consistency levels, digest reads and read repair (work in progress).

@@ -1,0 +1,1 @@
+//! SWIM membership and failure detection with suspicion and Lifeguard (work in progress).
