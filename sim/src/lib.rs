@@ -1,8 +1,8 @@
 //! # epidemic-sim
 //!
 //! A deterministic discrete-event network simulator for any
-//! [`Machine`](epidemic_core::Machine), and (in the `epidemic-sim` binary) the CLI that
-//! reproduces each protocol paper's results.
+//! [`Machine`](epidemic_core::Machine). The `epidemic-sim` command that reproduces each
+//! protocol paper's results is the `epidemic-sim-cli` package beside it.
 //!
 //! * **Virtual time.** Nothing waits: one queue orders every delivery, timer, fault and
 //!   command by `(time, sequence)`, and machines see `Instant`s that are a fixed epoch plus
