@@ -1,0 +1,1 @@
+//! Simulation scenarios (feature `sim`).

@@ -1,0 +1,304 @@
+//! Node-wide sync (DAIS 2015 §6): A sends its node clock; B computes the dots A lacks,
+//! finds their keys in its dot→key log and answers with exactly those keys' containers
+//! (filled), its clock and its watermark matrix, split into bounded messages; A merges
+//! each container and adds the dots B named for it, both sides raise their watermark and
+//! truncate the log.
+//!
+//! A never joins B's clock wholesale: it adds only the dots that arrived with a container
+//! covering them, so a lost chunk, a truncated reply or a lying peer can never make A
+//! claim a dot it has not seen. The one exception is a full transfer (B's log no longer
+//! names a dot A lacks: A is new or lost its state), where A joins B's clock once every
+//! chunk of it has arrived.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use bytes::Bytes;
+use epidemic_core::Output;
+use epidemic_core::codec::{ENVELOPE_LEN, body_len};
+use rand::Rng;
+use smallvec::SmallVec;
+
+use crate::clock::{Dot, NodeClock, NodeId};
+use crate::dcc::Dcc;
+use crate::message::{Message, SyncEntry, SyncReply};
+use crate::node::{Bvv, Event, FullProgress};
+use crate::storage::Storage;
+
+/// Bytes reserved for a message's fixed fields (variant, session, index/total, flag and
+/// the entries' length prefix), each at most a 5-byte varint.
+const FIXED_OVERHEAD: usize = 24;
+
+impl<S: Storage, R: Rng> Bvv<S, R> {
+    pub(crate) fn on_message(&mut self, now: Instant, from: NodeId, msg: Message) {
+        if from == self.durable.id || !self.durable.members.contains(&from) {
+            self.stats.dropped_non_member += 1;
+            return;
+        }
+        self.last_heard.insert(from, now);
+        match msg {
+            Message::SyncRequest { clock } => self.on_sync_request(from, &clock),
+            Message::SyncReply(reply) => self.on_sync_reply(from, reply),
+            Message::SyncMore {
+                session,
+                index,
+                entries,
+            } => self.on_sync_more(from, session, index, entries),
+            Message::Push { entries } => {
+                for e in entries {
+                    self.apply_entry(e, false);
+                }
+                self.collect_garbage();
+            }
+        }
+    }
+
+    /// Whether `clock` claims a dot of this node that this node never generated.
+    fn claims_my_future(&self, clock: &NodeClock) -> bool {
+        let me = self.durable.id;
+        clock.entry(me).is_some_and(|theirs| {
+            let mine = self.durable.clock.entry(me).cloned().unwrap_or_default();
+            !mine.dominates(theirs)
+        })
+    }
+
+    /// Raises the watermark from a peer's clock (and matrix), for ids this node knows.
+    fn learn_watermark(
+        &mut self,
+        from: NodeId,
+        clock: &NodeClock,
+        matrix: Option<&crate::Watermark>,
+    ) {
+        let d = &mut self.durable;
+        let me = d.id;
+        let (known, members, wm) = (&d.clock, &d.members, &mut d.watermark);
+        let col = |id: NodeId| id == me || members.contains(&id) || known.entry(id).is_some();
+        wm.update_row(from, clock, col);
+        if let Some(m) = matrix {
+            wm.join_from(m, |p| p != me && members.contains(&p), col);
+        }
+    }
+
+    fn on_sync_request(&mut self, from: NodeId, theirs: &NodeClock) {
+        if self.claims_my_future(theirs) {
+            self.stats.dropped_hostile += 1;
+            return;
+        }
+        self.learn_watermark(from, theirs, None);
+        self.stats.requests_served += 1;
+        let d = &self.durable;
+        // The keys of the dots the requester lacks, from the log.
+        let mut groups: BTreeMap<Bytes, SmallVec<[Dot; 1]>> = BTreeMap::new();
+        let mut found: u64 = 0;
+        for (id, _) in d.clock.iter() {
+            let entry = theirs.entry(id);
+            let base = entry.map_or(0, crate::Entry::base);
+            for (c, key) in d.log.above(id, base) {
+                if entry.is_some_and(|e| e.contains(c)) {
+                    continue;
+                }
+                found += 1;
+                if groups.len() >= self.config.max_keys_per_sync && !groups.contains_key(key) {
+                    continue;
+                }
+                groups.entry(key.clone()).or_default().push(Dot::new(id, c));
+            }
+        }
+        let full = found < d.clock.missing_count(theirs);
+        let keys: Vec<(Bytes, SmallVec<[Dot; 1]>)> = if full {
+            // Every stored key, plus logged keys no longer stored (deleted).
+            let mut all: BTreeMap<Bytes, SmallVec<[Dot; 1]>> =
+                d.store.keys().map(|k| (k, SmallVec::new())).collect();
+            for (k, dots) in groups {
+                all.insert(k, dots);
+            }
+            all.into_iter().collect()
+        } else {
+            groups.into_iter().collect()
+        };
+        let entries: Vec<SyncEntry> = keys
+            .into_iter()
+            .map(|(key, dots)| {
+                let mut dcc = d.store.get(&key).unwrap_or_default();
+                dcc.fill(&d.clock);
+                SyncEntry { key, dots, dcc }
+            })
+            .collect();
+        self.send_reply(from, full, entries);
+        if full {
+            self.stats.full_transfers_sent += 1;
+        }
+        self.collect_garbage();
+    }
+
+    /// Splits `entries` into messages under the size bound and queues them.
+    fn send_reply(&mut self, to: NodeId, full: bool, entries: Vec<SyncEntry>) {
+        let d = &self.durable;
+        let limit = self.config.max_message_bytes - ENVELOPE_LEN - FIXED_OVERHEAD;
+        let first_fixed = d.clock.wire_len() + body_len(&d.watermark);
+        let mut chunks: Vec<Vec<SyncEntry>> = vec![Vec::new()];
+        let mut used = first_fixed;
+        self.stats.entries_sent += entries.len() as u64;
+        for e in entries {
+            let len = body_len(&e);
+            // A full message starts the next one; an entry over the bound on its own
+            // still travels, alone.
+            if used + len > limit && used > 0 {
+                chunks.push(Vec::new());
+                used = 0;
+            }
+            used += len;
+            if let Some(c) = chunks.last_mut() {
+                c.push(e);
+            }
+        }
+        let total = u32::try_from(chunks.len()).unwrap_or(u32::MAX);
+        let session = self.next_session;
+        self.next_session = self.next_session.wrapping_add(1);
+        self.stats.reply_messages_sent += u64::from(total);
+        let mut chunks = chunks.into_iter();
+        let first = chunks.next().unwrap_or_default();
+        self.out.push_back(Output::Send {
+            to,
+            msg: Message::SyncReply(SyncReply {
+                session,
+                total,
+                full,
+                clock: self.durable.clock.clone(),
+                watermark: self.durable.watermark.clone(),
+                entries: first,
+            }),
+        });
+        for (i, entries) in chunks.enumerate() {
+            let index = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            self.out.push_back(Output::Send {
+                to,
+                msg: Message::SyncMore {
+                    session,
+                    index,
+                    entries,
+                },
+            });
+        }
+    }
+
+    fn on_sync_reply(&mut self, from: NodeId, reply: SyncReply) {
+        if reply.total == 0 || self.claims_my_future(&reply.clock) {
+            self.stats.dropped_hostile += 1;
+            return;
+        }
+        self.learn_watermark(from, &reply.clock, Some(&reply.watermark));
+        for e in reply.entries {
+            self.apply_entry(e, true);
+        }
+        let key = (from, reply.session);
+        if reply.full {
+            let p = self.session(key);
+            p.total = reply.total;
+            p.seen.insert(0);
+            p.clock = Some(reply.clock);
+            self.finish_full(key);
+        } else {
+            self.sessions.remove(&key);
+        }
+        self.collect_garbage();
+    }
+
+    fn on_sync_more(&mut self, from: NodeId, session: u32, index: u32, entries: Vec<SyncEntry>) {
+        if index == 0 {
+            self.stats.dropped_hostile += 1;
+            return;
+        }
+        for e in entries {
+            self.apply_entry(e, true);
+        }
+        let key = (from, session);
+        let p = self.session(key);
+        if p.clock.is_none() || index < p.total {
+            p.seen.insert(index);
+        }
+        self.finish_full(key);
+        self.collect_garbage();
+    }
+
+    /// The progress record of a (possibly full) transfer, created on first sight; the
+    /// oldest is forgotten past the bound.
+    fn session(&mut self, key: (NodeId, u32)) -> &mut FullProgress {
+        if !self.sessions.contains_key(&key) && self.sessions.len() >= self.config.max_sessions {
+            self.sessions.pop_first();
+            self.stats.sessions_evicted += 1;
+        }
+        self.sessions.entry(key).or_insert_with(|| FullProgress {
+            total: 0,
+            seen: BTreeSet::new(),
+            clock: None,
+        })
+    }
+
+    /// Joins the sender's clock once every chunk of a full transfer has arrived.
+    fn finish_full(&mut self, key: (NodeId, u32)) {
+        let done = self
+            .sessions
+            .get(&key)
+            .is_some_and(|p| p.clock.is_some() && p.seen.len() as u64 == u64::from(p.total));
+        if !done {
+            return;
+        }
+        let Some(FullProgress { clock: Some(c), .. }) = self.sessions.remove(&key) else {
+            return;
+        };
+        self.durable.clock.join_from(&c);
+        self.stats.full_transfers_applied += 1;
+        self.out
+            .push_back(Output::Event(Event::FullTransfer { peer: key.0 }));
+    }
+
+    /// Merges one received container and records the dots named with it.
+    fn apply_entry(&mut self, e: SyncEntry, from_sync: bool) {
+        let me = self.durable.id;
+        let my_base = self.durable.clock.base(me);
+        let hostile = e.key.is_empty()
+            || e.dots.iter().any(|&d| {
+                d.counter == 0 || (d.id == me && d.counter > my_base) || !e.dcc.context().covers(d)
+            });
+        if hostile {
+            self.stats.dropped_hostile += 1;
+            return;
+        }
+        let d = &mut self.durable;
+        let mut local: Dcc = d.store.get(&e.key).unwrap_or_default();
+        local.fill(&d.clock);
+        let before: SmallVec<[Dot; 2]> = local.values().iter().map(|(d, _)| *d).collect();
+        local.sync(&e.dcc);
+        let mut new_dots = 0u64;
+        for &dot in &e.dots {
+            if d.clock.contains(dot) {
+                continue;
+            }
+            if d.log.len() >= self.config.max_log_entries || !d.clock.add(dot) {
+                self.stats.dots_deferred += 1;
+                continue;
+            }
+            d.log.insert(dot, e.key.clone());
+            new_dots += 1;
+        }
+        let changed = !local
+            .values()
+            .iter()
+            .map(|(d, _)| *d)
+            .eq(before.iter().copied());
+        if from_sync {
+            self.stats.entries_received += 1;
+            if changed {
+                self.stats.entries_changed += 1;
+            } else if new_dots > 0 {
+                self.stats.entries_causal_only += 1;
+            } else {
+                self.stats.entries_redundant += 1;
+            }
+        } else {
+            self.stats.push_entries_received += 1;
+        }
+        self.store_stripped(e.key, local);
+    }
+}
