@@ -1,0 +1,132 @@
+//! Configuration of a [`MerkleSync`](crate::MerkleSync), each default with its source.
+
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::planner::Method;
+use crate::tree::Shape;
+
+/// Configuration of a replica's sync machine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The tree's shape; both replicas must agree. Default fanout 16, depth 4 (Riak's
+    /// tictac trees: 1,024 × 1,024; Cassandra: up to 2^20 leaves).
+    pub shape: Shape,
+    /// How sessions this replica initiates reconcile. Default: the planner.
+    pub method: Method,
+    /// Largest message sent, envelope included. Default 60,000 bytes: under the 65,507-byte
+    /// UDP payload limit, so every message fits one datagram.
+    pub max_message_bytes: usize,
+    /// Largest step (before fragmentation) sent or accepted. Default 64 MiB: four million
+    /// items of a list; a bigger difference is reconciled over several sessions.
+    pub max_step_bytes: usize,
+    /// Concurrent sessions, initiated and accepted together. Default 16 (Cassandra runs
+    /// repair sessions per table with a small bounded pool; Riak's AAE one exchange per
+    /// vnode pair).
+    pub max_sessions: usize,
+    /// Time without an answer before the last step is sent again. Default 1 s (TCP's
+    /// initial retransmission timeout, RFC 6298).
+    pub retransmit: Duration,
+    /// Retransmissions of one step before the session is given up. Default 4.
+    pub max_retries: u32,
+    /// Fresh sessions an initiator starts after one is given up or aborted. Default 2.
+    pub max_restarts: u32,
+    /// Most items of a difference a session reports (RIBLT peel bound, `Done` size).
+    /// Default 1,000,000.
+    pub max_differences: usize,
+    /// Planner: a sketch is encoded only over subtrees holding at most this many items,
+    /// unless descending costs more than the sketch. Default 65,536 (a few milliseconds of
+    /// encoding).
+    pub riblt_item_budget: usize,
+    /// Each request for more symbols asks for this factor of those received. Default 1.5.
+    pub riblt_growth: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            shape: Shape::default(),
+            method: Method::Planned,
+            max_message_bytes: 60_000,
+            max_step_bytes: 64 << 20,
+            max_sessions: 16,
+            retransmit: Duration::from_secs(1),
+            max_retries: 4,
+            max_restarts: 2,
+            max_differences: 1_000_000,
+            riblt_item_budget: 65_536,
+            riblt_growth: 1.5,
+        }
+    }
+}
+
+/// Bytes a fragment adds around its data (envelope, tag, session, step, kind, index,
+/// count, length), at most.
+pub(crate) const FRAGMENT_OVERHEAD: usize = 2 + 1 + 10 + 1 + 5 + 1 + 3 + 3 + 5;
+
+impl Config {
+    /// Checks the configuration.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the first bad field.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |what: &'static str| Err(Error::InvalidConfig(what));
+        if !self.shape.is_valid() {
+            return bad("shape: fanout_bits in 1..=8 and fanout_bits * depth <= 24");
+        }
+        if self.max_message_bytes < FRAGMENT_OVERHEAD + 64 {
+            return bad("max_message_bytes below 100");
+        }
+        if self.max_step_bytes / (self.max_message_bytes - FRAGMENT_OVERHEAD)
+            > usize::from(u16::MAX)
+        {
+            return bad("max_step_bytes needs more than 65535 fragments");
+        }
+        if self.max_sessions == 0 {
+            return bad("max_sessions is 0");
+        }
+        if self.retransmit.is_zero() {
+            return bad("retransmit is zero");
+        }
+        if self.max_differences == 0 {
+            return bad("max_differences is 0");
+        }
+        if !(self.riblt_growth > 1.0 && self.riblt_growth <= 16.0) {
+            return bad("riblt_growth not in (1, 16]");
+        }
+        Ok(())
+    }
+
+    /// Most symbols a session sends or accepts: enough for `max_differences` at a margin.
+    #[must_use]
+    pub fn max_symbols(&self) -> u64 {
+        (self.max_differences as u64)
+            .saturating_mul(3)
+            .saturating_add(64)
+    }
+
+    /// Bytes of step data per fragment.
+    pub(crate) fn fragment_data(&self) -> usize {
+        self.max_message_bytes - FRAGMENT_OVERHEAD
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_valid_and_bad_fields_are_named() {
+        assert_eq!(Config::default().validate(), Ok(()));
+        let c = Config {
+            max_sessions: 0,
+            ..Config::default()
+        };
+        assert_eq!(c.validate(), Err(Error::InvalidConfig("max_sessions is 0")));
+        let c = Config {
+            riblt_growth: 1.0,
+            ..Config::default()
+        };
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,197 @@
+//! The planner: which method finishes a session, from an estimate of the number of
+//! differences.
+//!
+//! Every comparison of a level gives an estimate for free: if `k` of the `m` nodes
+//! compared differ, and differences fall into nodes like balls into bins, the number of
+//! differences below those `m` nodes is about `−m · ln(1 − k/m)` (when all `m` differ the
+//! estimate is only a lower bound and `m · (ln m + 1)` is used). With it the planner
+//! weighs, in bytes:
+//!
+//! * **item lists** of the differing subtrees: `16` bytes per item under them plus the
+//!   reply (what the anchors do at their leaves; best when nearly everything differs);
+//! * **a RIBLT sketch** of the items under them: about `1.4 ×` the size of the difference
+//!   in coded symbols, whatever the number of items;
+//! * **descending** a level: `9` bytes per child of each differing node, one round trip,
+//!   and a sketch over fewer items (less CPU) afterwards.
+//!
+//! A sketch's bytes do not depend on how many items it covers, so descending only buys
+//! CPU: the planner descends while the differing subtrees hold more items than
+//! [`Config::riblt_item_budget`](crate::Config::riblt_item_budget) and the next level's
+//! hashes cost less than a quarter of the sketch (or every node compared differs, so the
+//! estimate says nothing yet); it sends lists when they are cheaper than
+//! the sketch, and a sketch otherwise. Few differences in a huge dataset therefore cost a
+//! level or two of hashes and a sketch proportional to the differences.
+
+use serde::{Deserialize, Serialize};
+
+/// How a session reconciles, chosen by the initiator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Method {
+    /// The planner picks at each level (this module).
+    #[default]
+    Planned,
+    /// Tree descent to the leaves, then item lists of the differing leaves (the anchors'
+    /// method: Cassandra, Riak).
+    Tree,
+    /// One RIBLT sketch over the whole set, right after the roots differ.
+    Riblt,
+    /// Every item, in a list (the naive baseline).
+    Full,
+}
+
+/// What to do after comparing a level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Send the hashes of the children of the differing nodes.
+    Descend,
+    /// Send our items under the differing nodes.
+    Lists,
+    /// Stream a RIBLT sketch of our items under the differing nodes.
+    Riblt,
+}
+
+/// Bytes of one coded symbol on the wire (three 8-byte sums and a short varint count).
+pub const SYMBOL_BYTES: f64 = 26.0;
+/// Bytes of one item in a list.
+pub const ITEM_BYTES: f64 = 16.0;
+/// Bytes of one truncated node hash.
+pub const HASH_BYTES: f64 = 8.0;
+/// Symbols per item of the difference the planner budgets for (the paper: 1.35 at large
+/// differences, more at small ones).
+pub const SYMBOLS_PER_ITEM: f64 = 1.4;
+
+/// What a comparison of one level found.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Comparison {
+    /// The level compared (0 = root).
+    pub level: u8,
+    /// The tree's depth (the leaves' level).
+    pub depth: u8,
+    /// Children per node.
+    pub fanout: u32,
+    /// Nodes compared.
+    pub compared: usize,
+    /// Nodes that differ.
+    pub differing: usize,
+    /// Estimated items per side below the differing nodes.
+    pub items_below: f64,
+}
+
+/// Estimated differences below `compared` nodes of which `differing` differ.
+#[must_use]
+pub fn estimate_differences(compared: usize, differing: usize) -> f64 {
+    let m = compared as f64;
+    let k = differing as f64;
+    if differing == 0 || compared == 0 {
+        0.0
+    } else if differing >= compared {
+        m * (m.ln() + 1.0)
+    } else {
+        -m * (1.0 - k / m).ln()
+    }
+}
+
+/// Estimated items of the symmetric difference (a difference is one item when a key is on
+/// one side only, two when both sides hold different versions; plan for the middle).
+#[must_use]
+pub fn estimate_items(differences: f64) -> f64 {
+    1.5 * differences
+}
+
+/// The first batch of symbols to send for `differences` estimated differences.
+#[must_use]
+pub fn first_batch(differences: f64, max: u64) -> u64 {
+    let want = (SYMBOLS_PER_ITEM * estimate_items(differences)).ceil() + 4.0;
+    // Float to int saturates; `max` bounds it anyway.
+    (want as u64).clamp(1, max.max(1))
+}
+
+/// The decision after a comparison, for `method`.
+#[must_use]
+pub fn decide(method: Method, c: &Comparison, riblt_item_budget: usize) -> Next {
+    let at_leaves = c.level >= c.depth;
+    match method {
+        Method::Full => Next::Lists,
+        Method::Riblt => Next::Riblt,
+        Method::Tree if at_leaves => Next::Lists,
+        Method::Tree => Next::Descend,
+        Method::Planned => {
+            let d = estimate_differences(c.compared, c.differing);
+            let sketch = SYMBOL_BYTES * SYMBOLS_PER_ITEM * estimate_items(d);
+            let lists = ITEM_BYTES * (c.items_below + d);
+            if lists <= sketch {
+                return Next::Lists;
+            }
+            let descend = HASH_BYTES * f64::from(c.fanout) * c.differing as f64;
+            // When every node compared differs the estimate is only a lower bound (at the
+            // root it is no estimate at all): then the CPU bound alone decides.
+            let saturated = c.differing >= c.compared;
+            let cheap = saturated || descend <= sketch / 4.0;
+            if !at_leaves && c.items_below > riblt_item_budget as f64 && cheap {
+                Next::Descend
+            } else {
+                Next::Riblt
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmp(level: u8, compared: usize, differing: usize, items_below: f64) -> Comparison {
+        Comparison {
+            level,
+            depth: 4,
+            fanout: 16,
+            compared,
+            differing,
+            items_below,
+        }
+    }
+
+    #[test]
+    fn estimates_follow_balls_in_bins() {
+        assert_eq!(estimate_differences(16, 0), 0.0);
+        assert!((estimate_differences(4096, 1) - 1.0).abs() < 0.01);
+        let e = estimate_differences(4096, 2_000);
+        assert!((2_600.0..2_900.0).contains(&e), "{e}");
+        assert!(estimate_differences(16, 16) > 16.0);
+    }
+
+    #[test]
+    fn few_differences_in_a_big_set_descend_then_sketch() {
+        // 10^6 items, one difference: the root differs, descend; at level 1 one of 16
+        // differs, 62,500 items below, within the budget: sketch.
+        let budget = 65_536;
+        assert_eq!(
+            decide(Method::Planned, &cmp(0, 1, 1, 1e6), budget),
+            Next::Descend
+        );
+        assert_eq!(
+            decide(Method::Planned, &cmp(1, 16, 1, 62_500.0), budget),
+            Next::Riblt
+        );
+    }
+
+    #[test]
+    fn everything_differing_means_lists() {
+        // 1,000 items, every leaf differs: the lists are cheaper than a sketch.
+        assert_eq!(
+            decide(Method::Planned, &cmp(4, 65_536, 1_000, 1_000.0), 1 << 16),
+            Next::Lists
+        );
+    }
+
+    #[test]
+    fn forced_methods_do_what_they_say() {
+        let c = cmp(2, 256, 3, 1e5);
+        assert_eq!(decide(Method::Tree, &c, 0), Next::Descend);
+        assert_eq!(decide(Method::Tree, &cmp(4, 1, 1, 1.0), 0), Next::Lists);
+        assert_eq!(decide(Method::Riblt, &c, 0), Next::Riblt);
+        assert_eq!(decide(Method::Full, &c, 0), Next::Lists);
+        assert_eq!(first_batch(0.0, 100), 4);
+        assert_eq!(first_batch(1e9, 100), 100);
+    }
+}
