@@ -18,10 +18,11 @@ pub struct ReplayConfig {
     /// Most replays in flight to one target, adaptive or not. Default 256 (Cassandra
     /// delivers one hints file per target per thread; this bounds memory instead).
     pub max_in_flight: u32,
-    /// An acknowledgement slower than this many times the fastest one seen from the target
-    /// means its queue is growing: halve the window. Default 2.0 (LEDBAT's target delay
-    /// is of the order of the base delay).
-    pub latency_factor: f64,
+    /// Queueing delay tolerated at the target: an acknowledgement slower than the fastest
+    /// one seen from it by more than this means its queue is growing, and the window
+    /// halves. Default 20 ms (LEDBAT, RFC 6817, caps its target at 100 ms; we aim lower
+    /// because the replica's own writes wait in the same queue).
+    pub target_delay: Duration,
     /// A replay not acknowledged within this is resent later and the window halves.
     /// Default 10 s (Cassandra's hint delivery timeout is the write timeout's order).
     pub timeout: Duration,
@@ -33,7 +34,7 @@ impl Default for ReplayConfig {
             adaptive: true,
             initial_window: 4,
             max_in_flight: 256,
-            latency_factor: 2.0,
+            target_delay: Duration::from_millis(20),
             timeout: Duration::from_secs(10),
         }
     }
@@ -114,8 +115,8 @@ impl Config {
         if self.replay.initial_window == 0 || self.replay.max_in_flight == 0 {
             return bad("replay", "windows must be at least 1");
         }
-        if self.replay.latency_factor.is_nan() || self.replay.latency_factor <= 1.0 {
-            return bad("replay.latency_factor", "must be above 1");
+        if self.replay.target_delay.is_zero() {
+            return bad("replay.target_delay", "must be positive");
         }
         let year = Duration::from_secs(365 * 86_400);
         for (field, d) in [

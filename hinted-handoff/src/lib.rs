@@ -108,6 +108,8 @@ mod message;
 mod node;
 mod replay;
 mod replica;
+#[cfg(feature = "sim")]
+pub mod scenario;
 mod store;
 
 pub use config::{Config, ReplayConfig};

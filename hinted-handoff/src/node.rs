@@ -336,6 +336,18 @@ impl<S: Store, R: Rng> Node<S, R> {
         self.replay.get(&target).map(ReplayState::window)
     }
 
+    /// The latest instant this node has seen (what a simulated restart rebuilds it at).
+    #[must_use]
+    pub fn last_seen(&self) -> Option<Instant> {
+        self.clock.last()
+    }
+
+    /// The application's wall clock at `now` in ms, as this node dates hints.
+    #[must_use]
+    pub fn wall_clock_ms(&self, now: Instant) -> u64 {
+        self.wall_ms(now)
+    }
+
     // ---- shared helpers ----------------------------------------------------------------
 
     /// The application's wall clock at `now`, in ms.

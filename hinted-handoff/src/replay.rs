@@ -1,9 +1,10 @@
 //! Hint replay: per target, a window of replays in flight that adapts to the target's
 //! acknowledgement latency, so that replay does not swamp a recovering node.
 //!
-//! The controller is delay-based, like LEDBAT: it remembers the fastest acknowledgement
-//! seen from the target (its base latency, queue empty) and treats an acknowledgement
-//! slower than `latency_factor` times that as the target's queue growing. Then the
+//! The controller is delay-based, like LEDBAT (RFC 6817): it remembers the fastest
+//! acknowledgement seen from the target (its base latency, queue empty) and treats an
+//! acknowledgement slower than that by more than `target_delay` as the target's queue
+//! growing. Then the
 //! window halves (at most once per round trip); otherwise it grows, doubling per round
 //! trip until the first cut, then by one per round trip. A timeout halves it too; at a
 //! window of one, replay to that target pauses until the next dispatch.
@@ -78,7 +79,7 @@ impl ReplayState {
             return;
         }
         let max = f64::from(cfg.max_in_flight);
-        if rtt.as_secs_f64() > base.as_secs_f64() * cfg.latency_factor {
+        if rtt.saturating_sub(base) > cfg.target_delay {
             let cut_due = self
                 .last_cut
                 .is_none_or(|t| now.saturating_duration_since(t) >= rtt);
