@@ -246,10 +246,8 @@ impl Decoder {
     /// [`DecodeLimit::TooManyItems`] if peeling exceeds the bound; the decoder is then
     /// unusable.
     pub fn add(&mut self, remote: &[Symbol]) -> Result<(), DecodeLimit> {
-        for chunk in remote.chunks(4096) {
-            self.add_chunk(chunk)?;
-        }
-        Ok(())
+        // One pass over the local set per batch: the cost is O(local items + hits).
+        self.add_chunk(remote)
     }
 
     /// Adds one symbol at a time and stops as soon as the difference is decoded; returns
