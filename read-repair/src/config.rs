@@ -110,8 +110,9 @@ pub struct Config {
     /// Send digest requests to all but one replica. `false` sends full data requests to
     /// every replica (what digests save is measured against this).
     pub digest_reads: bool,
-    /// How often unanswered data requests (after a mismatch) and unacknowledged repairs
-    /// are sent again within the read's timeout. Ours: 100 ms, for datagram transports.
+    /// How often unanswered requests and unacknowledged blocking repairs are sent again
+    /// within the read's timeout. Ours: 100 ms, for datagram transports (Cassandra relies
+    /// on TCP and speculative retry instead).
     pub retransmit_interval: Duration,
     /// Reads in flight at once; one more is refused. Ours: 4096.
     pub max_in_flight: usize,

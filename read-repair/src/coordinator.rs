@@ -256,6 +256,10 @@ where
         for _ in 0..first {
             self.contact(id, &mut read, now, false);
         }
+        read.retransmit = Some(self.timers.insert(
+            now + self.config.retransmit_interval,
+            (id, Timer::Retransmit),
+        ));
         if let Some(after) = self.speculation_delay() {
             if read.replies.len() < read.order.len() {
                 read.speculate = Some(self.timers.insert(now + after, (id, Timer::Speculate)));
@@ -662,6 +666,9 @@ where
             read.phase = Phase::Fetch;
             read.round_trips += 1;
             self.stats.extra_round_trips += 1;
+            if let Some(t) = read.retransmit.take() {
+                self.timers.cancel(t);
+            }
             read.retransmit = Some(self.timers.insert(
                 now + self.config.retransmit_interval,
                 (id, Timer::Retransmit),
@@ -887,6 +894,16 @@ where
         read.retransmit = None;
         for (reply, to) in read.replies.iter().zip(&read.order) {
             let msg = match read.phase {
+                Phase::Collect if matches!(reply.state, State::Waiting) => match reply.asked {
+                    Asked::Data => Message::ReadData {
+                        id,
+                        key: read.key.clone(),
+                    },
+                    Asked::Digest => Message::ReadDigest {
+                        id,
+                        key: read.key.clone(),
+                    },
+                },
                 Phase::Fetch if matches!(reply.state, State::Waiting) => Message::ReadData {
                     id,
                     key: read.key.clone(),

@@ -349,9 +349,13 @@ fn silent_replicas_time_out() {
             digest: digest::<S>(None),
         },
     );
-    assert_eq!(c.poll_timeout(), Some(now + Duration::from_secs(5)));
+    assert_eq!(c.poll_timeout(), Some(now + ms(100)));
+    // Unanswered requests are sent again every retransmit interval.
+    c.handle_timeout(now + ms(100));
+    assert_eq!(drain(&mut c), [send(1, Message::ReadData { id, key: 7 })]);
     c.handle_timeout(now + ms(4999));
-    assert_eq!(drain(&mut c), []);
+    assert_eq!(drain(&mut c), [send(1, Message::ReadData { id, key: 7 })]);
+    assert_eq!(c.stats().retransmits, 2);
     c.handle_timeout(now + Duration::from_secs(5));
     assert_eq!(
         drain(&mut c),
