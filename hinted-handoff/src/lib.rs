@@ -24,7 +24,7 @@
 //! persists its handoff hint before acknowledging. After a restart, [`Node::from_log`]
 //! rebuilds the node from the live records; [`MemLog`] is the in-memory log the
 //! simulator carries over a crash, and the `log` feature ships a crash-safe file log
-//! ([`log::HintLog`](crate::log)). Liveness is an input: wire [`Node::peer_down`] and
+//! (`log::HintLog`). Liveness is an input: wire [`Node::peer_down`] and
 //! [`Node::peer_up`] from SWIM (any message from a peer also counts as alive).
 //!
 //! # The run loop
@@ -104,6 +104,8 @@ mod coordinator;
 mod durable;
 mod error;
 mod hints;
+#[cfg(feature = "log")]
+pub mod log;
 mod message;
 mod node;
 mod replay;
