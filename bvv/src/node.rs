@@ -56,6 +56,8 @@ pub struct Stats {
     pub requests_served: u64,
     /// Reply messages (first and further) sent.
     pub reply_messages_sent: u64,
+    /// Replies that carried at least one entry.
+    pub replies_with_entries: u64,
     /// Entries (keys) sent in replies.
     pub entries_sent: u64,
     /// Entries received in replies and pushes.
@@ -65,9 +67,15 @@ pub struct Stats {
     /// Received entries that changed no value but brought dots this node lacked (a
     /// value it had already seen overwritten).
     pub entries_causal_only: u64,
-    /// Received entries that brought nothing new: the measure of waste (exact sync
-    /// keeps it at zero, bar a push racing a sync).
+    /// Received entries whose dots were all in the clock this node sent with its
+    /// request: the replier's waste, which exact sync keeps at zero.
     pub entries_redundant: u64,
+    /// Received entries that brought nothing new because this node learned their dots
+    /// after sending its request (a push or another sync raced the reply, or the
+    /// network duplicated it).
+    pub entries_raced: u64,
+    /// Entries of full transfers (they name no dots).
+    pub entries_full: u64,
     /// Entries received in pushes (writes as they happen).
     pub push_entries_received: u64,
     /// Full transfers sent (the log no longer named some missing dot).
@@ -144,6 +152,9 @@ pub struct Bvv<S, R> {
     pub(crate) started: Instant,
     pub(crate) next_session: u32,
     pub(crate) sessions: BTreeMap<(NodeId, u32), FullProgress>,
+    /// The clock sent with the last request to each member, to tell a replier's waste
+    /// from a race (at most one per member).
+    pub(crate) requested: BTreeMap<NodeId, NodeClock>,
     pub(crate) next_sync: Option<Instant>,
     pub(crate) out: VecDeque<Output<NodeId, Message, Event>>,
     pub(crate) clock_now: MonotonicNow,
@@ -199,6 +210,7 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
             started: now,
             next_session: 0,
             sessions: BTreeMap::new(),
+            requested: BTreeMap::new(),
             next_sync,
             out: VecDeque::new(),
             clock_now: MonotonicNow::new(),
@@ -214,6 +226,19 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
         S: Default,
     {
         std::mem::take(&mut self.durable)
+    }
+
+    /// The machine a crashed node restarts as: its durable state moved out of `self`, a
+    /// fresh RNG, timers re-armed from the last instant it saw (so the first sync is
+    /// due at once).
+    pub fn restart(&mut self, rng: R) -> Self
+    where
+        S: Default,
+    {
+        let now = self.clock_now.last().unwrap_or(self.started);
+        let durable = self.take_durable();
+        // The configuration was validated when this machine was built.
+        Self::restore(now, self.config.clone(), durable, rng).expect("validated config")
     }
 
     // ---- reading the state ---------------------------------------------------------------
@@ -407,6 +432,7 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
         self.durable.watermark.remove_row(peer);
         self.last_heard.remove(&peer);
         self.reported.remove(&peer);
+        self.requested.remove(&peer);
         self.out
             .push_back(Output::Event(Event::PeerRetired { peer }));
         self.collect_garbage();
@@ -519,6 +545,7 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
 
     fn start_sync(&mut self, peer: NodeId) {
         self.stats.syncs_started += 1;
+        self.requested.insert(peer, self.durable.clock.clone());
         self.out.push_back(Output::Send {
             to: peer,
             msg: Message::SyncRequest {

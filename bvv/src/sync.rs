@@ -46,7 +46,7 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
             } => self.on_sync_more(from, session, index, entries),
             Message::Push { entries } => {
                 for e in entries {
-                    self.apply_entry(e, false);
+                    self.apply_entry(e, None);
                 }
                 self.collect_garbage();
             }
@@ -139,6 +139,7 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
         let mut chunks: Vec<Vec<SyncEntry>> = vec![Vec::new()];
         let mut used = first_fixed;
         self.stats.entries_sent += entries.len() as u64;
+        self.stats.replies_with_entries += u64::from(!entries.is_empty());
         for e in entries {
             let len = body_len(&e);
             // A full message starts the next one; an entry over the bound on its own
@@ -188,9 +189,11 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
             return;
         }
         self.learn_watermark(from, &reply.clock, Some(&reply.watermark));
+        let sent = self.requested.remove(&from).unwrap_or_default();
         for e in reply.entries {
-            self.apply_entry(e, true);
+            self.apply_entry(e, Some(&sent));
         }
+        self.requested.insert(from, sent);
         let key = (from, reply.session);
         if reply.full {
             let p = self.session(key);
@@ -209,9 +212,11 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
             self.stats.dropped_hostile += 1;
             return;
         }
+        let sent = self.requested.remove(&from).unwrap_or_default();
         for e in entries {
-            self.apply_entry(e, true);
+            self.apply_entry(e, Some(&sent));
         }
+        self.requested.insert(from, sent);
         let key = (from, session);
         let p = self.session(key);
         if p.clock.is_none() || index < p.total {
@@ -253,8 +258,9 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
             .push_back(Output::Event(Event::FullTransfer { peer: key.0 }));
     }
 
-    /// Merges one received container and records the dots named with it.
-    fn apply_entry(&mut self, e: SyncEntry, from_sync: bool) {
+    /// Merges one received container and records the dots named with it. `sent` is the
+    /// clock this node sent with its request, for a reply's entries.
+    fn apply_entry(&mut self, e: SyncEntry, sent: Option<&NodeClock>) {
         let me = self.durable.id;
         let my_base = self.durable.clock.base(me);
         let hostile = e.key.is_empty()
@@ -287,17 +293,22 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
             .iter()
             .map(|(d, _)| *d)
             .eq(before.iter().copied());
-        if from_sync {
-            self.stats.entries_received += 1;
-            if changed {
-                self.stats.entries_changed += 1;
-            } else if new_dots > 0 {
-                self.stats.entries_causal_only += 1;
-            } else {
-                self.stats.entries_redundant += 1;
+        match sent {
+            None => self.stats.push_entries_received += 1,
+            Some(sent) => {
+                self.stats.entries_received += 1;
+                if e.dots.is_empty() {
+                    self.stats.entries_full += 1;
+                } else if changed {
+                    self.stats.entries_changed += 1;
+                } else if new_dots > 0 {
+                    self.stats.entries_causal_only += 1;
+                } else if e.dots.iter().all(|&d| sent.contains(d)) {
+                    self.stats.entries_redundant += 1;
+                } else {
+                    self.stats.entries_raced += 1;
+                }
             }
-        } else {
-            self.stats.push_entries_received += 1;
         }
         self.store_stripped(e.key, local);
     }
