@@ -6,7 +6,7 @@
 //! writes as-is: a random `u64` as a varint would take ten bytes instead of eight.
 
 use bytes::Bytes;
-use epidemic_core::codec::{Envelope, protocol_id};
+use epidemic_core::codec::{DecodeError, Envelope, protocol_id};
 use serde::{Deserialize, Serialize};
 
 use crate::planner::Method;
@@ -148,6 +148,26 @@ pub enum Step {
 }
 
 impl Step {
+    /// The step's postcard encoding: what [`Fragment::data`] carries, cut into pieces.
+    #[must_use]
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // Serialising derived types into a vector cannot fail.
+        postcard::to_allocvec(self).expect("derived Serialize into a Vec")
+    }
+
+    /// A step from exactly `bytes`.
+    ///
+    /// # Errors
+    /// [`DecodeError::Malformed`] or [`DecodeError::TrailingBytes`]; never a panic.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let (step, rest) = postcard::take_from_bytes(bytes).map_err(|_| DecodeError::Malformed)?;
+        if rest.is_empty() {
+            Ok(step)
+        } else {
+            Err(DecodeError::TrailingBytes { count: rest.len() })
+        }
+    }
+
     /// The step's kind.
     #[must_use]
     pub fn kind(&self) -> StepKind {

@@ -166,6 +166,15 @@ where
         replica: Replica<S, H>,
         rng: &mut impl rand::Rng,
     ) -> Result<Self, Error> {
+        Self::with_salt(config, replica, rng.next_u64())
+    }
+
+    /// A machine over `replica` whose session ids are salted with `salt` (for drivers
+    /// without an RNG at hand, such as fuzz targets; two replicas should not share a salt).
+    ///
+    /// # Errors
+    /// As [`MerkleSync::new`].
+    pub fn with_salt(config: Config, replica: Replica<S, H>, salt: u64) -> Result<Self, Error> {
         config.validate()?;
         if replica.tree().shape() != config.shape {
             return Err(Error::InvalidConfig(
@@ -179,7 +188,7 @@ where
             timers: Deadlines::new(),
             out: VecDeque::new(),
             clock: MonotonicNow::new(),
-            salt: rng.next_u64(),
+            salt,
             next_session: 0,
             stats: Stats::default(),
             items: Vec::new(),
@@ -269,8 +278,7 @@ where
         step_no: u32,
         step: &Step,
     ) -> Result<(), FailReason> {
-        // Serialising derived types into a vector cannot fail.
-        let data = postcard::to_allocvec(step).expect("derived Serialize into a Vec");
+        let data = step.to_bytes();
         if data.len() > self.config.max_step_bytes {
             return Err(FailReason::TooLarge);
         }
@@ -424,7 +432,7 @@ where
                 return;
             }
         };
-        let step = match postcard::from_bytes::<Step>(&data) {
+        let step = match Step::from_bytes(&data) {
             Ok(step) if step.kind() == kind => step,
             _ => {
                 self.stats.protocol_errors += 1;
