@@ -1,1 +1,135 @@
-//! SWIM membership and failure detection with suspicion and Lifeguard (work in progress).
+//! # epidemic-swim
+//!
+//! SWIM membership and failure detection (Das, Gupta, Motivala, "SWIM: Scalable
+//! Weakly-consistent Infection-style Process Group Membership Protocol", DSN 2002) with the
+//! extensions production systems rely on, after HashiCorp memberlist and foca:
+//!
+//! * **Probing** one member per protocol period in randomized round-robin order, then
+//!   ping-req through k helpers, who nack when the target stays silent.
+//! * **Suspicion** with incarnation numbers, refutation, Dead and Left tombstones
+//!   (the rules are on the `rules` module's page: see [`State`] and [`Update`]).
+//! * **Dissemination** piggybacked on every probe message and on periodic gossip, each
+//!   update sent λ·⌈log10(N+1)⌉ times, least-sent and freshest first, packed up to
+//!   [`Config::max_packet_size`] envelope included.
+//! * **Lifeguard** (Dadgar, Phillips, Currey 2018): local health multiplier, dynamic
+//!   suspicion timeout, nacks, buddy system ([`Lifeguard`]).
+//! * **Life cycle**: join through seeds with retry, periodic push-pull of the full state,
+//!   graceful leave, and restart: a member is keyed by its address, so a restarted node
+//!   (incarnation back to 0) finds its old entry suspected or dead in the first state it
+//!   receives and refutes it with a higher incarnation, replacing it. The table never
+//!   grows with restarts. (foca renews the identity instead; memberlist refutes, as here.)
+//! * **Application data**: bounded per-member metadata carried with Alive, and user
+//!   broadcasts on the same dissemination with invalidation by key.
+//!
+//! # Sans-IO
+//!
+//! [`Swim`] does no I/O, reads no clock and owns its injected RNG: given the same inputs
+//! and seed it produces the same outputs. It implements [`epidemic_core::Machine`]; the
+//! driver (the simulator, or a UDP adapter) encodes each [`Message`] with
+//! `epidemic_core::codec` (envelope protocol id `SWIM`, version 1).
+//!
+//! # The run loop
+//!
+//! After any input or command, drain [`poll_output`](epidemic_core::Machine::poll_output)
+//! until `None`, then read [`poll_timeout`](epidemic_core::Machine::poll_timeout), then
+//! wait for the next datagram or that deadline:
+//!
+//! ```
+//! use std::collections::VecDeque;
+//! use std::time::{Duration, Instant};
+//! use epidemic_core::{Machine, Output};
+//! use epidemic_swim::{Config, Event, Swim};
+//! use rand_chacha::{ChaCha8Rng, rand_core::SeedableRng};
+//!
+//! let t0 = Instant::now();
+//! let mut nodes: Vec<Swim<u64, ChaCha8Rng>> = (0..3)
+//!     .map(|i| Swim::new(i, Config::local(), ChaCha8Rng::seed_from_u64(i)).unwrap())
+//!     .collect();
+//! nodes[0].start(t0);
+//! nodes[1].join(t0, [0]).unwrap();
+//! nodes[2].join(t0, [0]).unwrap();
+//!
+//! let mut now = t0;
+//! let mut wire: VecDeque<(u64, u64, epidemic_swim::Message<u64>)> = VecDeque::new();
+//! let mut joined = 0;
+//! while now < t0 + Duration::from_secs(5) {
+//!     for n in &mut nodes {
+//!         if n.poll_timeout().is_some_and(|t| t <= now) { n.handle_timeout(now); }
+//!     }
+//!     loop {
+//!         for n in &mut nodes {
+//!             let me = *n.me();
+//!             while let Some(out) = n.poll_output() {
+//!                 match out {
+//!                     Output::Send { to, msg } => wire.push_back((me, to, msg)),
+//!                     Output::Event(Event::MemberJoined { .. }) => joined += 1,
+//!                     _ => {}
+//!                 }
+//!             }
+//!         }
+//!         let Some((from, to, msg)) = wire.pop_front() else { break };
+//!         nodes[to as usize].handle_message(now, from, msg);
+//!     }
+//!     now = nodes.iter().filter_map(|n| n.poll_timeout()).min().unwrap().max(now);
+//! }
+//! assert!(nodes.iter().all(|n| n.num_live() == 2));
+//! assert_eq!(joined, 6);
+//! ```
+//!
+//! # Errors and panics
+//!
+//! A peer's message, however malformed or hostile once decoded, never panics and never
+//! returns an error: what the rules reject is dropped and counted in [`Stats`]. Malformed
+//! bytes are the codec's typed `DecodeError`. Application misuse (metadata or a broadcast
+//! over the limit, joining with no seed) returns [`Error`] and changes nothing. Every
+//! collection is bounded ([`Config::max_members`], [`Config::max_queue`],
+//! [`Config::max_relays`], [`Config::max_seen_broadcasts`]) and what is dropped at a bound
+//! is counted and reported as [`Event::Dropped`]. A panic means a broken internal
+//! invariant.
+
+mod broadcast;
+mod config;
+mod error;
+mod event;
+mod lifeguard;
+mod message;
+mod probe;
+mod push_pull;
+mod rules;
+mod swim;
+
+#[cfg(feature = "sim")]
+pub mod scenario;
+
+pub use config::{Config, Lifeguard};
+pub use error::{ConfigError, Error};
+pub use event::{Bound, Event, MemberInfo, Stats};
+pub use message::{MemberState, Message, State, Update};
+pub use swim::Swim;
+
+/// What a member's address must be: an ordered, hashable, serializable identity
+/// (`u64`, `SocketAddr`, a public key).
+pub trait Address:
+    Clone
+    + Ord
+    + std::hash::Hash
+    + std::fmt::Debug
+    + serde::Serialize
+    + serde::de::DeserializeOwned
+    + 'static
+{
+}
+
+impl<T> Address for T where
+    T: Clone
+        + Ord
+        + std::hash::Hash
+        + std::fmt::Debug
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + 'static
+{
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,407 @@
+//! The membership rules: how an update changes what this node believes, with the paper's
+//! incarnation precedence, refutation, suspicion and tombstones.
+//!
+//! About another member `M` at incarnation `j` in our table:
+//!
+//! * `Alive(i)` wins if `i > j` (a new member is always accepted; a tombstone too, which is
+//!   a rejoin). Equal incarnations change nothing.
+//! * `Suspect(i)` wins over `Alive(j)` if `i ≥ j`; over `Suspect(j)` it only confirms the
+//!   suspicion (a distinct suspecter shrinks the Lifeguard timeout). It never touches
+//!   Dead or Left.
+//! * `Dead(i)` / `Left(i)` win over Alive and Suspect if `i ≥ j` and are final until an
+//!   `Alive(i' > i)`.
+//!
+//! About ourselves: `Suspect(i)` or `Dead(i)` with `i ≥` our incarnation, or an
+//! `Alive(i)` that is newer or differs from what we are, is refuted by raising our
+//! incarnation past `i` and gossiping `Alive`. A restarted node (incarnation back to 0)
+//! learns its old entry this way from the first push-pull or piggyback and refutes it: the
+//! entry is keyed by address, so it is the same entry, never a second one.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use rand::Rng;
+use smallvec::smallvec;
+
+use crate::Address;
+use crate::event::{Bound, Event};
+use crate::lifeguard::{suspicion_k, suspicion_min, suspicion_timeout};
+use crate::message::{State, Update};
+use crate::swim::{Member, Suspicion, Swim, Timer, seen_key};
+
+impl<A: Address, R: Rng> Swim<A, R> {
+    pub(crate) fn apply_all(&mut self, now: Instant, from: &A, updates: Vec<Update<A>>) {
+        for u in updates {
+            self.apply(now, from, u);
+        }
+    }
+
+    pub(crate) fn apply(&mut self, now: Instant, _from: &A, update: Update<A>) {
+        self.stats.updates_received += 1;
+        match update {
+            Update::Alive {
+                member,
+                incarnation,
+                meta,
+            } => self.apply_alive(now, member, incarnation, meta),
+            Update::Suspect {
+                member,
+                incarnation,
+                from,
+            } => self.apply_suspect(now, &member, incarnation, &from),
+            Update::Dead {
+                member,
+                incarnation,
+                from,
+            } => self.apply_dead(now, &member, incarnation, &from, false),
+            Update::Left {
+                member,
+                incarnation,
+            } => {
+                let m = member.clone();
+                self.apply_dead(now, &member, incarnation, &m, true);
+            }
+            Update::User {
+                origin,
+                seq,
+                key,
+                payload,
+            } => self.apply_user(origin, seq, key, payload),
+        }
+    }
+
+    /// Gossip about ourselves: refute what is wrong.
+    fn about_me(&mut self, incarnation: u32, state: State, meta: Option<&Bytes>) {
+        if self.left {
+            return;
+        }
+        let refute = match state {
+            State::Alive => {
+                incarnation > self.incarnation
+                    || (incarnation == self.incarnation && meta.is_some_and(|m| *m != self.meta))
+            }
+            State::Suspect | State::Dead | State::Left => incarnation >= self.incarnation,
+        };
+        if !refute {
+            self.stats.updates_stale += 1;
+            return;
+        }
+        self.stats.refutations += 1;
+        self.raise_incarnation(incarnation);
+        if self.config.lifeguard.local_health && state != State::Alive {
+            // Being suspected is a sign we may be the slow one (Lifeguard).
+            self.awareness.apply(1);
+        }
+        self.emit(Event::SelfRefuted {
+            incarnation: self.incarnation,
+        });
+    }
+
+    pub(crate) fn apply_alive(&mut self, _now: Instant, member: A, incarnation: u32, meta: Bytes) {
+        if member == self.me {
+            self.about_me(incarnation, State::Alive, Some(&meta));
+            return;
+        }
+        if meta.len() > self.config.max_meta_len {
+            self.stats.oversized += 1;
+            return;
+        }
+        let Some(m) = self.members.get_mut(&member) else {
+            if !self.make_room() {
+                self.stats.dropped_members += 1;
+                self.emit(Event::Dropped {
+                    bound: Bound::Members,
+                });
+                return;
+            }
+            self.members.insert(
+                member.clone(),
+                Member {
+                    incarnation,
+                    state: State::Alive,
+                    meta: meta.clone(),
+                    suspicion: None,
+                    tombstone: None,
+                    in_order: false,
+                },
+            );
+            self.live += 1;
+            self.insert_in_order(&member);
+            self.emit(Event::MemberJoined {
+                member: member.clone(),
+                incarnation,
+                meta: meta.clone(),
+            });
+            self.enqueue(Update::Alive {
+                member,
+                incarnation,
+                meta,
+            });
+            return;
+        };
+        if incarnation <= m.incarnation {
+            self.stats.updates_stale += 1;
+            return;
+        }
+        let before = m.state;
+        let meta_changed = m.meta != meta;
+        m.incarnation = incarnation;
+        m.state = State::Alive;
+        m.meta = meta.clone();
+        let suspicion = m.suspicion.take();
+        let tombstone = m.tombstone.take();
+        if let Some(s) = suspicion {
+            self.timers.cancel(s.timer);
+        }
+        if let Some(t) = tombstone {
+            self.timers.cancel(t);
+        }
+        match before {
+            State::Dead | State::Left => {
+                self.live += 1;
+                self.insert_in_order(&member);
+                self.emit(Event::MemberJoined {
+                    member: member.clone(),
+                    incarnation,
+                    meta: meta.clone(),
+                });
+            }
+            State::Suspect => self.emit(Event::MemberRefuted {
+                member: member.clone(),
+                incarnation,
+            }),
+            State::Alive if meta_changed => self.emit(Event::MemberUpdated {
+                member: member.clone(),
+                incarnation,
+                meta: meta.clone(),
+            }),
+            State::Alive => {}
+        }
+        self.enqueue(Update::Alive {
+            member,
+            incarnation,
+            meta,
+        });
+    }
+
+    /// Room for one more entry: evicts the tombstone closest to expiry if the table is
+    /// full. False if every entry is live.
+    fn make_room(&mut self) -> bool {
+        if self.members.len() < self.config.max_members {
+            return true;
+        }
+        let victim = self
+            .members
+            .iter()
+            .filter_map(|(a, m)| m.tombstone.map(|t| (t, a.clone())))
+            .min();
+        let Some((timer, a)) = victim else {
+            return false;
+        };
+        self.timers.cancel(timer);
+        self.members.swap_remove(&a);
+        true
+    }
+
+    pub(crate) fn apply_suspect(&mut self, now: Instant, member: &A, incarnation: u32, from: &A) {
+        if *member == self.me {
+            self.about_me(incarnation, State::Suspect, None);
+            return;
+        }
+        let Some(m) = self.members.get_mut(member) else {
+            self.stats.updates_stale += 1;
+            return;
+        };
+        if incarnation < m.incarnation || !m.state.is_live() {
+            self.stats.updates_stale += 1;
+            return;
+        }
+        if m.state == State::Suspect {
+            m.incarnation = incarnation;
+            if self.confirm(now, member, from) {
+                // Pass the confirmation on so others shrink their timeouts too.
+                self.enqueue(Update::Suspect {
+                    member: member.clone(),
+                    incarnation,
+                    from: from.clone(),
+                });
+            } else {
+                self.stats.updates_stale += 1;
+            }
+            return;
+        }
+        m.incarnation = incarnation;
+        m.state = State::Suspect;
+        let n = self.members.len() + 1;
+        let c = &self.config;
+        let min = suspicion_min(c.suspicion_mult, n, c.probe_interval);
+        let (k, max) = if c.lifeguard.dynamic_suspicion {
+            (
+                suspicion_k(c.suspicion_mult, n),
+                min.saturating_mul(c.suspicion_max_timeout_mult),
+            )
+        } else {
+            (0, min)
+        };
+        let timeout = suspicion_timeout(0, k, min, max);
+        let timer = self
+            .timers
+            .insert(now + timeout, Timer::Suspicion(member.clone()));
+        if let Some(m) = self.members.get_mut(member) {
+            m.suspicion = Some(Suspicion {
+                timer,
+                start: now,
+                k,
+                suspecters: smallvec![from.clone()],
+                min,
+                max,
+            });
+        }
+        self.stats.suspicions += 1;
+        self.emit(Event::MemberSuspected {
+            member: member.clone(),
+            incarnation,
+            by: from.clone(),
+        });
+        self.enqueue(Update::Suspect {
+            member: member.clone(),
+            incarnation,
+            from: from.clone(),
+        });
+    }
+
+    /// A distinct suspecter confirms a suspicion: reschedule its timeout. False if `from`
+    /// was already counted or enough confirmations are in.
+    fn confirm(&mut self, now: Instant, member: &A, from: &A) -> bool {
+        let Some(s) = self
+            .members
+            .get_mut(member)
+            .and_then(|m| m.suspicion.as_mut())
+        else {
+            return false;
+        };
+        let confirmations = u32::try_from(s.suspecters.len()).unwrap_or(u32::MAX) - 1;
+        if confirmations >= s.k || s.suspecters.contains(from) {
+            return false;
+        }
+        s.suspecters.push(from.clone());
+        let timeout = suspicion_timeout(confirmations + 1, s.k, s.min, s.max);
+        let at = (s.start + timeout).max(now);
+        let old = s.timer;
+        let new = self.timers.insert(at, Timer::Suspicion(member.clone()));
+        self.timers.cancel(old);
+        if let Some(s) = self
+            .members
+            .get_mut(member)
+            .and_then(|m| m.suspicion.as_mut())
+        {
+            s.timer = new;
+        }
+        true
+    }
+
+    pub(crate) fn on_suspicion_timeout(&mut self, now: Instant, member: &A) {
+        let Some(m) = self.members.get(member) else {
+            return;
+        };
+        if m.state != State::Suspect {
+            return;
+        }
+        let inc = m.incarnation;
+        let me = self.me.clone();
+        self.apply_dead(now, member, inc, &me, false);
+    }
+
+    pub(crate) fn apply_dead(
+        &mut self,
+        now: Instant,
+        member: &A,
+        incarnation: u32,
+        from: &A,
+        left: bool,
+    ) {
+        let state = if left { State::Left } else { State::Dead };
+        if *member == self.me {
+            self.about_me(incarnation, state, None);
+            return;
+        }
+        let retention = self.config.dead_retention;
+        let Some(m) = self.members.get_mut(member) else {
+            self.stats.updates_stale += 1;
+            return;
+        };
+        if incarnation < m.incarnation || !m.state.is_live() {
+            self.stats.updates_stale += 1;
+            return;
+        }
+        m.incarnation = incarnation;
+        m.state = state;
+        let suspicion = m.suspicion.take();
+        if let Some(s) = suspicion {
+            self.timers.cancel(s.timer);
+        }
+        let tomb = self
+            .timers
+            .insert(now + retention, Timer::Tombstone(member.clone()));
+        if let Some(m) = self.members.get_mut(member) {
+            m.tombstone = Some(tomb);
+        }
+        self.live -= 1;
+        if self.probe.as_ref().is_some_and(|p| p.target == *member) {
+            self.probe = None;
+        }
+        if left {
+            self.emit(Event::MemberLeft {
+                member: member.clone(),
+                incarnation,
+            });
+            self.enqueue(Update::Left {
+                member: member.clone(),
+                incarnation,
+            });
+        } else {
+            self.stats.downs += 1;
+            self.emit(Event::MemberDown {
+                member: member.clone(),
+                incarnation,
+                by: from.clone(),
+            });
+            self.enqueue(Update::Dead {
+                member: member.clone(),
+                incarnation,
+                from: from.clone(),
+            });
+        }
+    }
+
+    fn apply_user(&mut self, origin: A, seq: u32, key: Option<u64>, payload: Bytes) {
+        if origin == self.me {
+            self.stats.duplicate_broadcasts += 1;
+            return;
+        }
+        let k = seen_key(&origin, seq, key);
+        if let Some(&last) = self.seen.get(&k) {
+            // Unkeyed: seen is seen. Keyed: only a newer sequence number is news.
+            if key.is_none() || seq.wrapping_sub(last) == 0 || seq.wrapping_sub(last) > u32::MAX / 2
+            {
+                self.stats.duplicate_broadcasts += 1;
+                return;
+            }
+            self.seen.insert(k, seq);
+        } else {
+            self.remember(k, seq);
+        }
+        self.emit(Event::UserBroadcast {
+            origin: origin.clone(),
+            seq,
+            key,
+            payload: payload.clone(),
+        });
+        self.enqueue(Update::User {
+            origin,
+            seq,
+            key,
+            payload,
+        });
+    }
+}
