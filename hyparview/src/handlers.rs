@@ -125,20 +125,19 @@ impl<P: PeerId, R: Rng> HyParView<P, R> {
 
     /// The answer to our `Join` or `Neighbor`. An acceptance means the peer already took us,
     /// so we take it too (dropping a random neighbour if needed) and the link is symmetric;
-    /// an acceptance nobody is waiting for (it came after our timeout) is taken if we have
-    /// room and otherwise undone with a `Disconnect`.
+    /// an acceptance nobody is waiting for (it came after our timeout, or crossed our
+    /// `Disconnect`) is undone with a `Disconnect`.
     fn on_neighbor_reply(&mut self, now: Instant, from: P, accepted: bool, data: Bytes) {
         if !self.data_ok(&data) {
             return;
         }
         let pending = self.take_pending(&from);
         if accepted {
-            if pending.is_some() || self.active.contains(&from) || !self.active.is_full() {
-                if pending.is_none() && !self.active.contains(&from) {
-                    self.stats.hostile += 1; // late, but harmless: we have room
-                }
+            if pending.is_some() || self.active.contains(&from) {
                 self.add_active(from, data);
             } else {
+                // Nobody waits for it: it came after our timeout, or crossed a `Disconnect`
+                // we sent. The peer took us; undo that so both sides agree.
                 self.stats.hostile += 1;
                 self.send(from.clone(), Message::Disconnect { alive: true });
                 self.out

@@ -111,6 +111,8 @@ mod handlers;
 mod message;
 mod node;
 mod repair;
+#[cfg(feature = "sim")]
+pub mod scenario;
 mod view;
 
 pub use config::Config;

@@ -333,6 +333,8 @@ impl<P: PeerId, R: Rng> HyParView<P, R> {
             return;
         };
         let data = self.active.remove(&victim).unwrap_or_default();
+        // An answer still due from it would cross our `Disconnect`: it must not re-add it.
+        self.take_pending(&victim);
         self.stats.evictions += 1;
         self.send(victim.clone(), Message::Disconnect { alive: true });
         self.out.push_back(Output::Disconnect(victim.clone()));

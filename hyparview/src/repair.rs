@@ -41,6 +41,10 @@ impl<P: PeerId, R: Rng> HyParView<P, R> {
         }
         if self.remove_active(&peer, DownReason::LinkLost).is_some() {
             self.stats.links_lost += 1;
+            // Close our end too: if only we saw the link break (a stale report, a one-way
+            // cut), the peer hears it and drops us as well, keeping the views symmetric.
+            self.out
+                .push_back(epidemic_core::Output::Disconnect(peer.clone()));
             self.remember_lost(now, peer.clone());
             self.tried.insert(peer);
             self.refill(now);

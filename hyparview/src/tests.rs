@@ -336,8 +336,9 @@ fn a_lost_link_promotes_a_passive_peer_and_a_failed_dial_removes_it() {
     n.handle_link_down(now, 1);
     let out = drain(&mut n);
     assert_eq!(out[0], ev(Event::NeighborDown(1, DownReason::LinkLost)));
-    // Two free slots now (capacity 5, two... one neighbour left): asks both backups.
-    let asked: Vec<u64> = out[1..]
+    assert_eq!(out[1], Output::Disconnect(1), "our end is closed too");
+    // Four free slots now and two backups: both are asked.
+    let asked: Vec<u64> = out[2..]
         .iter()
         .map(|o| match o {
             Output::Send {
@@ -368,6 +369,7 @@ fn an_isolated_node_asks_with_high_priority() {
         drain(&mut n),
         [
             ev(Event::NeighborDown(1, DownReason::LinkLost)),
+            Output::Disconnect(1),
             send(8, neighbor(Priority::High))
         ]
     );
@@ -522,9 +524,9 @@ fn crossed_requests_settle_symmetric() {
 }
 
 #[test]
-fn a_late_acceptance_without_room_is_undone() {
+fn a_late_acceptance_is_undone() {
     let now = t0();
-    let mut n = with_views(0, &[1, 2, 3, 4, 5], &[], now);
+    let mut n = with_views(0, &[1, 2], &[], now);
     n.handle_message(now, 9, accept());
     assert_eq!(
         drain(&mut n),
