@@ -52,6 +52,12 @@ pub struct Config {
     /// Write to fallback nodes when owners are known down (Dynamo, Riak); `false` is a
     /// strict quorum (Cassandra). Default true.
     pub sloppy_quorum: bool,
+    /// Persist a hint for every owner that has not acknowledged *before* acknowledging the
+    /// client, so that no acknowledged write is lost even if the coordinator crashes before
+    /// its timeout (costs a persisted put and remove per write whose last replica answers
+    /// after the W-th). `false` is Cassandra's behaviour: hints only at the timeout, and a
+    /// coordinator crash in between leaves the slow replica to anti-entropy. Default true.
+    pub hint_before_ack: bool,
     /// Stop hinting a target that has been down longer than this. Default 3 h
     /// (Cassandra's `max_hint_window`).
     pub max_hint_window: Duration,
@@ -81,6 +87,7 @@ impl Default for Config {
             replication: 3,
             write_timeout: Duration::from_secs(2),
             sloppy_quorum: true,
+            hint_before_ack: true,
             max_hint_window: Duration::from_secs(3 * 3600),
             hint_ttl: Duration::from_secs(864_000),
             max_hints_per_target: 100_000,

@@ -267,9 +267,11 @@ impl<S: Store, R: Rng> Node<S, R> {
         if !p.reported && p.score() >= p.required {
             // Before the client hears "acknowledged", a durable hint covers every owner
             // that has not acknowledged: a crash now loses nothing acknowledged.
-            let (m, ready) = (p.mutation.clone(), p.deadline);
-            for slot in p.slots.iter_mut().filter(|s| !s.acked && s.hint.is_none()) {
-                slot.hint = self.create_hint(now, slot.owner, m.clone(), false, ready);
+            if self.config.hint_before_ack {
+                let (m, ready) = (p.mutation.clone(), p.deadline);
+                for slot in p.slots.iter_mut().filter(|s| !s.acked && s.hint.is_none()) {
+                    slot.hint = self.create_hint(now, slot.owner, m.clone(), false, ready);
+                }
             }
             p.reported = true;
             self.stats.writes_acked += 1;

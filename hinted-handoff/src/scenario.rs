@@ -47,6 +47,8 @@ pub struct AckedWrite {
 #[derive(Debug, Default)]
 pub struct Client {
     issued: HashMap<WriteId, (Bytes, u64, SmallVec<[NodeId; 4]>)>,
+    /// Writes the client attempted through this node.
+    pub attempted: u64,
     /// Writes acknowledged.
     pub acked: Vec<AckedWrite>,
     /// Writes that timed out below their level.
@@ -148,6 +150,7 @@ impl SimNode {
     ) {
         let (key, ts) = (mutation.key.clone(), mutation.timestamp);
         let n = self.node.config().replication.min(preference.len());
+        self.client.attempted += 1;
         match self.node.write(now, mutation, preference, level) {
             Ok(id) => {
                 self.client
@@ -253,6 +256,52 @@ impl Machine for SimNode {
             (a, b) => a.or(b),
         }
     }
+}
+
+/// A node with a ChaCha RNG seeded from `seed` (for fuzzers and benches that have no RNG
+/// crate of their own).
+///
+/// # Errors
+/// [`ConfigError`](crate::ConfigError) if `config` does not validate.
+pub fn seeded_node(
+    me: NodeId,
+    config: Config,
+    seed: u64,
+    now: Instant,
+) -> Result<HhNode, crate::ConfigError> {
+    Node::new(
+        me,
+        config,
+        MemStore::default(),
+        ChaCha8Rng::seed_from_u64(seed),
+        now,
+        0,
+    )
+}
+
+/// A node rebuilt from `log` over `store`, as after a restart at `now` (wall clock
+/// `wall_ms`).
+///
+/// # Errors
+/// [`ConfigError`](crate::ConfigError) if `config` does not validate.
+pub fn recovered_node(
+    me: NodeId,
+    config: Config,
+    seed: u64,
+    now: Instant,
+    wall_ms: u64,
+    store: MemStore,
+    log: &MemLog,
+) -> Result<HhNode, crate::ConfigError> {
+    Node::from_log(
+        me,
+        config,
+        store,
+        ChaCha8Rng::seed_from_u64(seed),
+        now,
+        wall_ms,
+        log.records(),
+    )
 }
 
 /// The wire sizes and kinds of [`Message`].
@@ -516,6 +565,8 @@ pub struct OutageReport {
     pub writes: [u64; 4],
     /// Hints stored.
     pub hints_stored: u64,
+    /// Log records persisted (hint puts and removes) across the cluster.
+    pub log_records: u64,
     /// Hints delivered by replay.
     pub hints_replayed: u64,
     /// Hints removed because the target answered the write late.
@@ -677,7 +728,10 @@ pub fn run_outage(s: &OutageScenario) -> Result<OutageReport, SimError> {
     let mut lat_before = Vec::new();
     let mut lat_outage = Vec::new();
     let (mut issued, mut acked, mut failed, mut refused) = (0, 0, 0, 0);
+    let mut persisted = 0;
     for (_, m, _) in sim.nodes() {
+        issued += m.client.attempted;
+        persisted += m.log.appended();
         refused += m.client.refused;
         failed += m.client.failed;
         acked += m.client.acked.len() as u64;
@@ -690,7 +744,6 @@ pub fn run_outage(s: &OutageScenario) -> Result<OutageReport, SimError> {
             }
         }
     }
-    issued += stats.writes + refused;
     let metrics = sim.metrics();
     let bytes_by_kind = metrics
         .kinds
@@ -705,6 +758,7 @@ pub fn run_outage(s: &OutageScenario) -> Result<OutageReport, SimError> {
         adaptive: s.replay.adaptive,
         writes: [issued, acked, failed, refused],
         hints_stored: stats.hints_stored,
+        log_records: persisted,
         hints_replayed: stats.hints_delivered,
         hints_superseded: stats.hints_superseded,
         hints_dropped: [

@@ -539,3 +539,35 @@ fn oversized_messages_are_dropped_and_counted() {
     assert_eq!(r.stats().oversized, 3);
     assert!(r.store().is_empty() && r.hints_pending() == 0);
 }
+
+#[test]
+fn cassandra_mode_hints_only_at_the_timeout() {
+    let now = t0();
+    let config = Config {
+        hint_before_ack: false,
+        ..Config::default()
+    };
+    let mut c = node(9, config, now);
+    let id = c
+        .write(now, m("k", 1), &[0, 1, 2], Consistency::Quorum)
+        .unwrap();
+    drain(&mut c);
+    c.handle_message(now, 0, Message::WriteAck { id });
+    c.handle_message(now, 1, Message::WriteAck { id });
+    let out = drain(&mut c);
+    assert_eq!(
+        out,
+        [Output::Event(Event::WriteAcked {
+            id,
+            acks: 2,
+            hinted: 0,
+            latency: Duration::ZERO
+        })]
+    );
+    c.handle_timeout(now + Duration::from_secs(2));
+    let out = drain(&mut c);
+    assert!(matches!(
+        out.as_slice(),
+        [Output::Event(Event::Persist(LogRecord::Put(r)))] if r.target == 2
+    ));
+}
