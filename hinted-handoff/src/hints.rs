@@ -43,7 +43,8 @@ pub(crate) struct Hint {
     /// Not replayed before this instant (a hint for a target that may still answer the
     /// original write).
     pub(crate) ready_at: Instant,
-    seq: u64,
+    /// Creation order on this node.
+    pub(crate) seq: u64,
 }
 
 impl Hint {
@@ -181,6 +182,19 @@ impl HintStore {
             .get(&target)
             .into_iter()
             .flat_map(|m| m.values())
+            .filter_map(|id| self.hints.get(id))
+    }
+
+    /// A target's hints from creation sequence `from` on, oldest first.
+    pub(crate) fn for_target_from(
+        &self,
+        target: NodeId,
+        from: u64,
+    ) -> impl Iterator<Item = &Hint> + '_ {
+        self.by_target
+            .get(&target)
+            .into_iter()
+            .flat_map(move |m| m.range(from..).map(|(_, id)| id))
             .filter_map(|id| self.hints.get(id))
     }
 

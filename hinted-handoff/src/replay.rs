@@ -32,6 +32,9 @@ pub(crate) struct ReplayState {
     last_cut: Option<Instant>,
     in_flight: BTreeMap<HintId, (Instant, TimerId)>,
     paused_until: Option<Instant>,
+    /// Hints before this creation sequence were sent (and are in flight or gone) unless a
+    /// timeout reset it: each pump scans only the new ones.
+    cursor: u64,
 }
 
 impl ReplayState {
@@ -48,6 +51,7 @@ impl ReplayState {
             last_cut: None,
             in_flight: BTreeMap::new(),
             paused_until: None,
+            cursor: 0,
         }
     }
 
@@ -139,16 +143,23 @@ impl<S: Store, R: Rng> Node<S, R> {
         let ttl = self.config.hint_ttl;
         let mut expired: SmallVec<[HintId; 8]> = SmallVec::new();
         let mut ready: SmallVec<[HintId; 16]> = SmallVec::new();
-        for h in self.hints.for_target(target) {
+        let mut first_waiting: Option<u64> = None;
+        let mut next = state.cursor;
+        for h in self.hints.for_target_from(target, state.cursor) {
             if ready.len() >= room {
                 break;
             }
+            next = h.seq + 1;
             if now.saturating_duration_since(h.created) >= ttl {
                 expired.push(h.id);
-            } else if h.ready_at <= now && !state.in_flight.contains_key(&h.id) {
+            } else if h.ready_at > now {
+                // Not ready yet: the cursor must come back for it.
+                first_waiting.get_or_insert(h.seq);
+            } else if !state.in_flight.contains_key(&h.id) {
                 ready.push(h.id);
             }
         }
+        state.cursor = first_waiting.unwrap_or(next);
         for id in expired {
             self.drop_hint(id, DropReason::Ttl);
         }
@@ -216,6 +227,8 @@ impl<S: Store, R: Rng> Node<S, R> {
             return;
         }
         self.stats.replay_timeouts += 1;
+        // Resend from the oldest hint not acknowledged.
+        state.cursor = 0;
         if state.on_timeout(now, cfg) {
             state.paused_until = Some(now + interval);
         }
