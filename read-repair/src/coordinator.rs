@@ -116,6 +116,8 @@ struct Read<P, S: Schema> {
     /// Index of the data answer all digests are compared with.
     reference: usize,
     resolved: Option<Record<S>>,
+    /// The digest of `resolved`, when already known (everyone agreed).
+    resolved_digest: Option<Digest>,
     up_to_date: usize,
     deadline: TimerId,
     speculate: Option<TimerId>,
@@ -151,7 +153,8 @@ pub struct Coordinator<P, S: Schema, R> {
     resolver: R,
     clock: MonotonicNow,
     next_id: ReadId,
-    reads: BTreeMap<ReadId, Read<P, S>>,
+    /// Boxed: a read moves in and out of the map between phases.
+    reads: BTreeMap<ReadId, Box<Read<P, S>>>,
     timers: Deadlines<(ReadId, Timer)>,
     lingering: BTreeMap<ReadId, Linger<P, S>>,
     linger_order: BoundedQueue<ReadId>,
@@ -227,7 +230,7 @@ where
         let deadline = self
             .timers
             .insert(now + self.config.read_timeout, (id, Timer::Deadline));
-        let mut read = Read {
+        let mut read = Box::new(Read {
             key,
             block_for,
             repair: options.repair,
@@ -240,11 +243,12 @@ where
             mismatch: false,
             reference: 0,
             resolved: None,
+            resolved_digest: None,
             up_to_date: 0,
             deadline,
             speculate: None,
             retransmit: None,
-        };
+        });
         let first = match self.config.speculative_retry {
             SpeculativeRetry::Always if block_for < read.order.len() => {
                 read.speculated = true;
@@ -674,6 +678,15 @@ where
                 (id, Timer::Retransmit),
             ));
             self.reads.insert(id, read);
+        } else if !mismatch {
+            // Everyone agrees: the reference is the answer, nothing to merge or repair.
+            if let State::Data { record, .. } = &mut read.replies[reference].state {
+                read.resolved = record.take();
+            }
+            read.resolved_digest = Some(ref_digest);
+            read.up_to_date = read.replies.iter().filter(|r| r.answered()).count();
+            self.reads.insert(id, read);
+            self.finish(now, id);
         } else {
             self.reads.insert(id, read);
             self.resolve(now, id);
@@ -814,7 +827,9 @@ where
                 .map(|r| !matches!(r.state, State::Waiting | State::Abandoned))
                 .collect(),
             resolved: read.resolved.clone(),
-            resolved_digest: digest(read.resolved.as_ref()),
+            resolved_digest: read
+                .resolved_digest
+                .unwrap_or_else(|| digest(read.resolved.as_ref())),
             repair: read.repair != RepairMode::None,
             timer,
         };

@@ -110,6 +110,8 @@ mod coordinator;
 mod digest;
 mod error;
 mod event;
+#[cfg(feature = "sim")]
+pub mod figures;
 mod latency;
 mod message;
 mod node;
