@@ -1,0 +1,22 @@
+//! HyParView's wire messages under arbitrary bytes: decoding never panics, every failure is
+//! a typed error, and whatever decodes re-encodes to a canonical form that decodes to the
+//! same message.
+
+#![no_main]
+
+use epidemic_core::codec;
+use epidemic_hyparview::Message;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(msg) = codec::decode::<Message<u64>>(data) {
+        let canonical = codec::encode(&msg).expect("a decoded message encodes");
+        assert!(
+            canonical.len() <= data.len(),
+            "canonical form is never longer"
+        );
+        assert_eq!(codec::encoded_len(&msg), canonical.len());
+        let again = codec::decode::<Message<u64>>(&canonical).expect("canonical bytes decode");
+        assert_eq!(again, msg);
+    }
+});
