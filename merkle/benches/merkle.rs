@@ -6,7 +6,7 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use epidemic_merkle::riblt::{Decoder, Encoder};
-use epidemic_merkle::{Item, ItemHasher, Replica, Shape, Xxh3};
+use epidemic_merkle::{Item, ItemHasher, MerkleTree, Replica, Shape, Xxh3};
 
 const N: u64 = 100_000;
 
@@ -33,7 +33,19 @@ fn tree(c: &mut Criterion) {
             black_box(acc)
         });
     });
-    g.bench_function("build_100k_keys", |b| {
+    g.bench_function("bulk_build_tree_100k_keys", |b| {
+        b.iter(|| {
+            let t = MerkleTree::build(Shape::default(), Xxh3::default(), data.iter().copied());
+            black_box(t.root())
+        });
+    });
+    g.bench_function("bulk_build_replica_100k_keys", |b| {
+        b.iter(|| {
+            let r = Replica::from_items(Shape::default(), Xxh3::default(), data.iter().copied());
+            black_box(r.tree().root())
+        });
+    });
+    g.bench_function("insert_one_by_one_100k_keys", |b| {
         b.iter(|| {
             let mut r = Replica::in_memory(Shape::default());
             for i in &data {

@@ -171,11 +171,14 @@ pub fn key_of(i: u64) -> u64 {
 /// A replica of `keys` keys `key_of(0..keys)`, digest `i`.
 #[must_use]
 pub fn base_replica(keys: u64, shape: Shape) -> Replica {
-    let mut r = Replica::in_memory(shape);
-    for i in 0..keys {
-        r.insert(key_of(i), i);
-    }
-    r
+    Replica::from_items(
+        shape,
+        crate::Xxh3::default(),
+        (0..keys).map(|i| Item {
+            key: key_of(i),
+            digest: i,
+        }),
+    )
 }
 
 /// Runs one experiment over a prebuilt base replica of `s.keys` keys.

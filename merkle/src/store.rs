@@ -137,6 +137,35 @@ impl Replica<MemStore, Xxh3> {
     }
 }
 
+impl<H: ItemHasher> Replica<MemStore, H> {
+    /// An in-memory replica bulk-loaded from `items` (a later item replaces an earlier one
+    /// with the same key): one hash per item and one pass over the tree, instead of a walk
+    /// to the root per item.
+    #[must_use]
+    pub fn from_items(shape: Shape, hasher: H, items: impl IntoIterator<Item = Item>) -> Self {
+        let mut leaves: Vec<Vec<Item>> = vec![Vec::new(); shape.leaves() as usize];
+        for i in items {
+            leaves[shape.leaf_of(hasher.bucket(i.key)) as usize].push(i);
+        }
+        let mut len = 0;
+        for l in &mut leaves {
+            // Stable: of equal keys the last pushed ends last; keep it.
+            l.sort_by_key(|i| i.key);
+            l.reverse();
+            l.dedup_by_key(|i| i.key);
+            l.reverse();
+            len += l.len();
+        }
+        let store = MemStore { leaves, len };
+        let tree = MerkleTree::build(
+            shape,
+            hasher,
+            store.leaves.iter().flat_map(|l| l.iter().copied()),
+        );
+        Self { tree, store }
+    }
+}
+
 impl<S: Store, H: ItemHasher> Replica<S, H> {
     /// A replica over `store`, which must be empty or already match an empty tree (the tree
     /// is built from the store's contents).
@@ -145,16 +174,9 @@ impl<S: Store, H: ItemHasher> Replica<S, H> {
     /// If `shape` is invalid ([`Shape::is_valid`]).
     #[must_use]
     pub fn new(shape: Shape, hasher: H, store: S) -> Self {
-        let mut tree = MerkleTree::new(shape, hasher);
         let mut buf = Vec::new();
-        for leaf in 0..shape.leaves() {
-            buf.clear();
-            store.collect(leaf..leaf + 1, &mut buf);
-            let delta = buf
-                .iter()
-                .fold(0u128, |acc, i| acc ^ tree.hasher().item(i.key, i.digest));
-            tree.apply(leaf, delta);
-        }
+        store.collect(0..shape.leaves(), &mut buf);
+        let tree = MerkleTree::build(shape, hasher, buf);
         Self { tree, store }
     }
 
@@ -235,6 +257,18 @@ mod tests {
         fresh.insert(6, 60);
         fresh.insert(5, 51);
         assert_eq!(r.tree().root(), fresh.tree().root());
+        let bulk = Replica::from_items(
+            shape,
+            Xxh3::default(),
+            [
+                Item { key: 5, digest: 50 },
+                Item { key: 6, digest: 60 },
+                Item { key: 5, digest: 51 },
+            ],
+        );
+        assert_eq!(bulk.tree().root(), r.tree().root());
+        assert_eq!(bulk.len(), 2);
+        assert_eq!(bulk.get(5), Some(51));
         // Rebuilding from the store gives the same tree.
         let rebuilt = Replica::new(shape, Xxh3::default(), r.store().clone());
         assert_eq!(rebuilt.tree().level(3), r.tree().level(3));

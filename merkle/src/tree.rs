@@ -28,6 +28,7 @@ use std::ops::Range;
 use serde::{Deserialize, Serialize};
 
 use crate::hasher::ItemHasher;
+use crate::store::Item;
 use crate::{Digest, Key};
 
 /// The fixed shape of a tree: `fanout = 2^fanout_bits` children per node, `depth` levels
@@ -131,6 +132,35 @@ impl<H: ItemHasher> MerkleTree<H> {
             shape,
             hasher,
             levels,
+        }
+    }
+
+    /// A tree over `items` built in one pass: each item's hash is XORed into its leaf, then
+    /// every inner level is computed once from the level below (`O(items + nodes)`, no
+    /// per-item walk to the root).
+    ///
+    /// # Panics
+    /// As [`MerkleTree::new`].
+    #[must_use]
+    pub fn build(shape: Shape, hasher: H, items: impl IntoIterator<Item = Item>) -> Self {
+        let mut t = Self::new(shape, hasher);
+        let leaves = &mut t.levels[usize::from(shape.depth)];
+        for i in items {
+            let leaf = shape.leaf_of(t.hasher.bucket(i.key)) as usize;
+            leaves[leaf] ^= t.hasher.item(i.key, i.digest);
+        }
+        t.rehash_inner();
+        t
+    }
+
+    /// Recomputes every inner level from the leaves.
+    fn rehash_inner(&mut self) {
+        let fanout = self.shape.fanout() as usize;
+        for l in (0..usize::from(self.shape.depth)).rev() {
+            let (upper, lower) = self.levels.split_at_mut(l + 1);
+            for (node, children) in upper[l].iter_mut().zip(lower[0].chunks(fanout)) {
+                *node = children.iter().fold(0, |acc, h| acc ^ h);
+            }
         }
     }
 
@@ -257,6 +287,17 @@ mod tests {
         }
         assert_eq!(a.root(), b.root());
         assert_eq!(a.level(4), b.level(4));
+        let built = MerkleTree::build(
+            Shape::default(),
+            Xxh3::default(),
+            (0..100u64).map(|k| Item {
+                key: k,
+                digest: k * 3,
+            }),
+        );
+        for l in 0..=4 {
+            assert_eq!(built.level(l), a.level(l));
+        }
         let leaf = a.leaf_of(7);
         a.update(leaf, 7, Some(21), Some(22));
         assert_ne!(a.root(), b.root());
