@@ -257,8 +257,10 @@ where
             }
             _ => block_for,
         };
-        for _ in 0..first {
-            self.contact(id, &mut read, now, false);
+        for i in 0..first {
+            // Under `Always`, the extra replica gets a data request too (Cassandra's
+            // `AlwaysSpeculatingReadExecutor`), so a slow data replica costs nothing.
+            self.contact(id, &mut read, now, i >= block_for);
         }
         read.retransmit = Some(self.timers.insert(
             now + self.config.retransmit_interval,

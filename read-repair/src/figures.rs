@@ -1,5 +1,5 @@
 //! The figures `epidemic-sim read-repair` prints (feature `sim`), each from one or more
-//! runs of [`scenario::run`](crate::scenario::run), beside Cassandra's behaviour.
+//! runs of [`scenario::run`], beside Cassandra's behaviour.
 
 use std::time::Duration;
 
@@ -209,21 +209,7 @@ pub fn figures(o: &FigureOptions) -> Result<Figures, SimError> {
         });
     }
     let slow = |case: &str, slow: bool, speculative_retry| -> Result<LatencyRow, SimError> {
-        let r = scenario::run(&Scenario {
-            slow: slow.then_some((0, o.slow)),
-            config: Config {
-                speculative_retry,
-                data_replica: DataReplica::First,
-                ..Config::default()
-            },
-            ..read_only(o)
-        })?;
-        Ok(LatencyRow {
-            case: case.into(),
-            latency_ms: r.latency_ms,
-            speculative: r.speculative_retries,
-            failed: r.failed,
-        })
+        latency_row(o, case, slow, speculative_retry, DataReplica::First)
     };
     let latency = vec![
         slow("no slow replica", false, SpeculativeRetry::Never)?,
@@ -243,6 +229,13 @@ pub fn figures(o: &FigureOptions) -> Result<Figures, SimError> {
             SpeculativeRetry::Fixed(Duration::from_millis(50)),
         )?,
         slow("slow replica, always", true, SpeculativeRetry::Always)?,
+        latency_row(
+            o,
+            "slow replica, lowest-latency data replica, 99th percentile",
+            true,
+            SpeculativeRetry::Percentile(0.99),
+            DataReplica::LowestLatency,
+        )?,
     ];
     let mut monotonic = Vec::new();
     for replicas in [3, 5] {
@@ -282,5 +275,30 @@ pub fn figures(o: &FigureOptions) -> Result<Figures, SimError> {
         repair,
         latency,
         monotonic,
+    })
+}
+
+/// QUORUM reads over three replicas in sync, replica 0 slow (or not).
+fn latency_row(
+    o: &FigureOptions,
+    case: &str,
+    slow: bool,
+    speculative_retry: SpeculativeRetry,
+    data_replica: DataReplica,
+) -> Result<LatencyRow, SimError> {
+    let r = scenario::run(&Scenario {
+        slow: slow.then_some((0, o.slow)),
+        config: Config {
+            speculative_retry,
+            data_replica,
+            ..Config::default()
+        },
+        ..read_only(o)
+    })?;
+    Ok(LatencyRow {
+        case: case.into(),
+        latency_ms: r.latency_ms,
+        speculative: r.speculative_retries,
+        failed: r.failed,
     })
 }

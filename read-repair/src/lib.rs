@@ -32,8 +32,8 @@
 //! # Sans IO
 //!
 //! No machine here does I/O, reads a clock or spawns anything: every input carries `now`,
-//! every output is drained with [`Machine::poll_output`], and timers are deadlines read
-//! from [`Machine::poll_timeout`]. The wire format is the workspace's envelope (protocol id
+//! every output is drained with [`Machine::poll_output`](epidemic_core::Machine::poll_output), and timers are deadlines read
+//! from [`Machine::poll_timeout`](epidemic_core::Machine::poll_timeout). The wire format is the workspace's envelope (protocol id
 //! [`READ_REPAIR`](epidemic_core::codec::protocol_id::READ_REPAIR)) around postcard; the
 //! simulations run it over datagrams (losses are covered by speculative retry,
 //! retransmission of data fetches and repairs, and the read timeout).

@@ -452,7 +452,8 @@ fn late_stale_answers_are_repaired() {
         [
             send(1, Message::ReadData { id, key: 7 }),
             send(2, Message::ReadDigest { id, key: 7 }),
-            send(3, Message::ReadDigest { id, key: 7 }),
+            // The speculative extra replica gets a data request too.
+            send(3, Message::ReadData { id, key: 7 }),
         ]
     );
     let r = rec(&[(1, 2, 3)]);
@@ -476,9 +477,9 @@ fn late_stale_answers_are_repaired() {
     c.handle_message(
         now + ms(50),
         3,
-        Message::Digest {
+        Message::Data {
             id,
-            digest: digest::<S>(None),
+            record: Some(rec(&[(1, 1, 9)])),
         },
     );
     assert_eq!(
@@ -750,5 +751,75 @@ fn concurrent_siblings_reach_the_application_and_both_replicas() {
                 ack: false
             }
         }
+    );
+}
+
+#[test]
+fn a_late_differing_digest_gets_the_whole_record() {
+    let mut c = coordinator(Config {
+        speculative_retry: SpeculativeRetry::Fixed(ms(20)),
+        ..config()
+    });
+    let now = t0();
+    let id = c
+        .read(now, 7, &[1, 2, 3], quorum(RepairMode::Blocking))
+        .unwrap();
+    drain(&mut c);
+    let r = rec(&[(1, 2, 3), (2, 2, 2)]);
+    c.handle_message(
+        now + ms(2),
+        1,
+        Message::Data {
+            id,
+            record: Some(r.clone()),
+        },
+    );
+    c.handle_timeout(now + ms(20));
+    assert_eq!(drain(&mut c), [send(3, Message::ReadDigest { id, key: 7 })]);
+    c.handle_message(
+        now + ms(25),
+        3,
+        Message::Digest {
+            id,
+            digest: digest(Some(&r)),
+        },
+    );
+    assert_eq!(done(&drain(&mut c)).round_trips, 1);
+    // Replica 2 was abandoned; its late digest differs: a digest says nothing about which
+    // cells, so the whole record goes.
+    c.handle_message(
+        now + ms(60),
+        2,
+        Message::Digest {
+            id,
+            digest: digest::<S>(None),
+        },
+    );
+    assert_eq!(
+        drain(&mut c),
+        [send(
+            2,
+            Message::Repair {
+                id,
+                key: 7,
+                diff: r,
+                ack: false
+            }
+        )]
+    );
+    // A second late answer from the same replica is a duplicate.
+    c.handle_message(
+        now + ms(61),
+        2,
+        Message::Digest {
+            id,
+            digest: digest::<S>(None),
+        },
+    );
+    assert_eq!(drain(&mut c), []);
+    let s = c.stats();
+    assert_eq!(
+        (s.late_repairs, s.late_responses, s.duplicate_responses),
+        (1, 1, 1)
     );
 }
