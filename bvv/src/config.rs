@@ -21,6 +21,11 @@ pub struct Config {
     /// Whether a write is pushed to every other member at once (DottedDB replicates
     /// each write to the key's replicas); sync repairs what the push missed. Default on.
     pub push_writes: bool,
+    /// With `push_writes`, a reply leaves out dots logged here less than this long ago:
+    /// their push is most likely still in flight to the requester, and shipping them
+    /// again would be waste; a later sync ships them if the push was lost. Default 50 ms:
+    /// a few one-way LAN latencies (the simulator's default link is 10 ± 5 ms).
+    pub sync_grace: Duration,
     /// Most dots the dot→key log holds; at the bound, writes are refused and received
     /// dots wait for a later sync. Default 4,194,304 (a long outage of a busy peer).
     pub max_log_entries: usize,
@@ -50,6 +55,7 @@ impl Default for Config {
             max_message_bytes: 60_000,
             max_keys_per_sync: 10_000,
             push_writes: true,
+            sync_grace: Duration::from_millis(50),
             max_log_entries: 1 << 22,
             max_value_bytes: 32 * 1024,
             gc_block_report: Duration::from_secs(10),

@@ -102,6 +102,7 @@ mod node;
 #[cfg(feature = "sim")]
 pub mod scenario;
 mod storage;
+mod strip;
 mod sync;
 mod watermark;
 
@@ -114,4 +115,5 @@ pub use log::DotLog;
 pub use message::{Message, SyncEntry, SyncReply};
 pub use node::{Bvv, Durable, Event, ReadResult, Stats};
 pub use storage::{MemoryStore, Storage};
+pub use strip::StripQueue;
 pub use watermark::Watermark;

@@ -2,6 +2,8 @@
 //! application's commands. The sync protocol's handlers are in `sync.rs`.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use hashbrown::HashSet;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -17,6 +19,7 @@ use crate::error::Error;
 use crate::log::DotLog;
 use crate::message::{Message, SyncEntry};
 use crate::storage::Storage;
+use crate::strip::StripQueue;
 use crate::watermark::Watermark;
 
 /// What a node tells its application.
@@ -119,8 +122,8 @@ pub struct Durable<S> {
     pub log: DotLog,
     /// The watermark matrix.
     pub watermark: Watermark,
-    /// Keys whose stored context is not yet empty.
-    pub unstripped: BTreeSet<Bytes>,
+    /// Keys whose stored context is not yet empty, by what they wait for.
+    pub unstripped: StripQueue,
 }
 
 /// A read: the concurrent values of a key and the context to write back with.
@@ -155,6 +158,10 @@ pub struct Bvv<S, R> {
     /// The clock sent with the last request to each member, to tell a replier's waste
     /// from a race (at most one per member).
     pub(crate) requested: BTreeMap<NodeId, NodeClock>,
+    /// Dots logged within the last [`Config::sync_grace`], oldest first, with a set for
+    /// lookups (bounded by [`Config::max_log_entries`]).
+    pub(crate) recent: VecDeque<(Instant, Dot)>,
+    pub(crate) recent_set: HashSet<Dot>,
     pub(crate) next_sync: Option<Instant>,
     pub(crate) out: VecDeque<Output<NodeId, Message, Event>>,
     pub(crate) clock_now: MonotonicNow,
@@ -184,7 +191,7 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
             store,
             log: DotLog::new(),
             watermark: Watermark::new(),
-            unstripped: BTreeSet::new(),
+            unstripped: StripQueue::default(),
         };
         Self::restore(now, config, durable, rng)
     }
@@ -211,6 +218,8 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
             next_session: 0,
             sessions: BTreeMap::new(),
             requested: BTreeMap::new(),
+            recent: VecDeque::new(),
+            recent_set: HashSet::new(),
             next_sync,
             out: VecDeque::new(),
             clock_now: MonotonicNow::new(),
@@ -366,6 +375,7 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
         let added = d.clock.add(dot);
         debug_assert!(added, "own dots are contiguous");
         d.log.insert(dot, key.clone());
+        self.note_recent(dot);
         self.stats.writes += 1;
         if self.config.push_writes && !self.durable.members.is_empty() {
             let entry = SyncEntry {
@@ -453,16 +463,39 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
 
     // ---- internals shared with sync.rs ---------------------------------------------------
 
+    /// Remembers that `dot` was just logged (for [`Config::sync_grace`]).
+    pub(crate) fn note_recent(&mut self, dot: Dot) {
+        if !self.config.push_writes || self.config.sync_grace.is_zero() {
+            return;
+        }
+        let now = self.clock_now.last().unwrap_or(self.started);
+        if self.recent.len() >= self.config.max_log_entries {
+            if let Some((_, old)) = self.recent.pop_front() {
+                self.recent_set.remove(&old);
+            }
+        }
+        self.recent.push_back((now, dot));
+        self.recent_set.insert(dot);
+    }
+
+    /// Forgets dots logged longer than [`Config::sync_grace`] ago.
+    pub(crate) fn expire_recent(&mut self, now: Instant) {
+        while let Some(&(at, dot)) = self.recent.front() {
+            if now.saturating_duration_since(at) < self.config.sync_grace {
+                break;
+            }
+            self.recent.pop_front();
+            self.recent_set.remove(&dot);
+        }
+    }
+
     /// Strips `dcc` against the node clock and stores it, or deletes the key if nothing
     /// is left.
     pub(crate) fn store_stripped(&mut self, key: Bytes, mut dcc: Dcc) {
         let d = &mut self.durable;
         dcc.strip(&d.clock);
-        if dcc.context().is_empty() {
-            d.unstripped.remove(&key);
-        } else {
-            d.unstripped.insert(key.clone());
-        }
+        d.unstripped
+            .set(&key, dcc.context().entries().first().copied());
         if dcc.is_empty() {
             if d.store.get(&key).is_some() {
                 self.stats.keys_deleted += 1;
@@ -485,14 +518,8 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
             let gone = d.log.truncate(id, upto);
             self.stats.log_truncated += gone as u64;
         }
-        // Re-strip keys whose context the clock's base may now cover.
-        let batch: Vec<Bytes> = d
-            .unstripped
-            .iter()
-            .take(self.config.strip_batch)
-            .cloned()
-            .collect();
-        for key in batch {
+        // Re-strip the keys whose context the clock's base now covers.
+        for key in d.unstripped.due(&d.clock, self.config.strip_batch) {
             let dcc = self.durable.store.get(&key).unwrap_or_default();
             self.store_stripped(key, dcc);
         }
@@ -555,6 +582,7 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
     }
 
     fn on_sync_timer(&mut self, now: Instant) {
+        self.expire_recent(now);
         let members: Vec<NodeId> = self.durable.members.iter().copied().collect();
         if !members.is_empty() {
             let peer = members[self.rng.random_range(0..members.len())];

@@ -111,7 +111,7 @@ pub struct Report {
     pub miss: f64,
     /// Whether every replica reached the same clock and an empty log.
     pub converged: bool,
-    /// Seconds after the write window until then.
+    /// Seconds from the end of writes (and of crashes) until then.
     pub converge_secs: Option<f64>,
     /// Whether every replica's store is identical.
     pub identical_stores: bool,
@@ -329,7 +329,16 @@ pub fn run(s: &Scenario) -> Result<Report, SimError> {
         *peak = (*peak).max(state);
     };
     let step = s.sample_every.max(Duration::from_millis(1));
-    let end_writes = s.write_window + s.down_for + Duration::from_millis(1);
+    // Writes end with the window (and crashed nodes are back).
+    let down = if s.crashes > 0 {
+        s.down_for
+    } else {
+        Duration::ZERO
+    };
+    let end_writes = s
+        .write_window
+        .max(s.write_window * s.crashes.max(1) / (s.crashes + 2) + down)
+        + Duration::from_millis(1);
     while sim.now() < end_writes {
         let next = (sim.now() + step).min(end_writes);
         sim.run_until(next)?;

@@ -36,6 +36,7 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
             return;
         }
         self.last_heard.insert(from, now);
+        self.expire_recent(now);
         match msg {
             Message::SyncRequest { clock } => self.on_sync_request(from, &clock),
             Message::SyncReply(reply) => self.on_sync_reply(from, reply),
@@ -98,6 +99,10 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
                     continue;
                 }
                 found += 1;
+                if self.recent_set.contains(&Dot::new(id, c)) {
+                    // Fresh: its push is most likely in flight (`sync_grace`).
+                    continue;
+                }
                 if groups.len() >= self.config.max_keys_per_sync && !groups.contains_key(key) {
                     continue;
                 }
@@ -277,6 +282,7 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
         let before: SmallVec<[Dot; 2]> = local.values().iter().map(|(d, _)| *d).collect();
         local.sync(&e.dcc);
         let mut new_dots = 0u64;
+        let mut fresh: SmallVec<[Dot; 1]> = SmallVec::new();
         for &dot in &e.dots {
             if d.clock.contains(dot) {
                 continue;
@@ -287,6 +293,10 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
             }
             d.log.insert(dot, e.key.clone());
             new_dots += 1;
+            fresh.push(dot);
+        }
+        for dot in fresh {
+            self.note_recent(dot);
         }
         let changed = !local
             .values()
