@@ -120,8 +120,6 @@ impl<A: Address, R: Rng> Swim<A, R> {
                     incarnation,
                     state: State::Alive,
                     meta: meta.clone(),
-                    suspicion: None,
-                    tombstone: None,
                     in_order: false,
                 },
             );
@@ -148,12 +146,10 @@ impl<A: Address, R: Rng> Swim<A, R> {
         m.incarnation = incarnation;
         m.state = State::Alive;
         m.meta = meta.clone();
-        let suspicion = m.suspicion.take();
-        let tombstone = m.tombstone.take();
-        if let Some(s) = suspicion {
+        if let Some(s) = self.suspicions.remove(&member) {
             self.timers.cancel(s.timer);
         }
-        if let Some(t) = tombstone {
+        if let Some(t) = self.tombstones.remove(&member) {
             self.timers.cancel(t);
         }
         match before {
@@ -190,14 +186,12 @@ impl<A: Address, R: Rng> Swim<A, R> {
         if self.members.len() < self.config.max_members {
             return true;
         }
-        let victim = self
-            .members
-            .iter()
-            .filter_map(|(a, m)| m.tombstone.map(|t| (t, a.clone())))
-            .min();
+        // The minimum of a set: the same whatever order the hash map yields it in.
+        let victim = self.tombstones.iter().map(|(a, t)| (*t, a.clone())).min();
         let Some((timer, a)) = victim else {
             return false;
         };
+        self.tombstones.remove(&a);
         self.timers.cancel(timer);
         self.members.swap_remove(&a);
         true
@@ -247,16 +241,17 @@ impl<A: Address, R: Rng> Swim<A, R> {
         let timer = self
             .timers
             .insert(now + timeout, Timer::Suspicion(member.clone()));
-        if let Some(m) = self.members.get_mut(member) {
-            m.suspicion = Some(Suspicion {
+        self.suspicions.insert(
+            member.clone(),
+            Suspicion {
                 timer,
                 start: now,
                 k,
                 suspecters: smallvec![from.clone()],
                 min,
                 max,
-            });
-        }
+            },
+        );
         self.stats.suspicions += 1;
         self.emit(Event::MemberSuspected {
             member: member.clone(),
@@ -273,11 +268,7 @@ impl<A: Address, R: Rng> Swim<A, R> {
     /// A distinct suspecter confirms a suspicion: reschedule its timeout. False if `from`
     /// was already counted or enough confirmations are in.
     fn confirm(&mut self, now: Instant, member: &A, from: &A) -> bool {
-        let Some(s) = self
-            .members
-            .get_mut(member)
-            .and_then(|m| m.suspicion.as_mut())
-        else {
+        let Some(s) = self.suspicions.get_mut(member) else {
             return false;
         };
         let confirmations = u32::try_from(s.suspecters.len()).unwrap_or(u32::MAX) - 1;
@@ -288,15 +279,8 @@ impl<A: Address, R: Rng> Swim<A, R> {
         let timeout = suspicion_timeout(confirmations + 1, s.k, s.min, s.max);
         let at = (s.start + timeout).max(now);
         let old = s.timer;
-        let new = self.timers.insert(at, Timer::Suspicion(member.clone()));
+        s.timer = self.timers.insert(at, Timer::Suspicion(member.clone()));
         self.timers.cancel(old);
-        if let Some(s) = self
-            .members
-            .get_mut(member)
-            .and_then(|m| m.suspicion.as_mut())
-        {
-            s.timer = new;
-        }
         true
     }
 
@@ -336,15 +320,14 @@ impl<A: Address, R: Rng> Swim<A, R> {
         }
         m.incarnation = incarnation;
         m.state = state;
-        let suspicion = m.suspicion.take();
-        if let Some(s) = suspicion {
+        if let Some(s) = self.suspicions.remove(member) {
             self.timers.cancel(s.timer);
         }
         let tomb = self
             .timers
             .insert(now + retention, Timer::Tombstone(member.clone()));
-        if let Some(m) = self.members.get_mut(member) {
-            m.tombstone = Some(tomb);
+        if let Some(old) = self.tombstones.insert(member.clone(), tomb) {
+            self.timers.cancel(old);
         }
         self.live -= 1;
         if self.probe.as_ref().is_some_and(|p| p.target == *member) {

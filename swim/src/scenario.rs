@@ -46,6 +46,16 @@ pub fn node(id: u64, config: &Config, rng: ChaCha8Rng) -> Node {
     Swim::new(id, config.clone(), rng).expect("config validated by the caller")
 }
 
+/// A fresh member `id` whose RNG is seeded from `seed` (fuzz targets and benches).
+///
+/// # Panics
+/// If `config` is invalid.
+#[must_use]
+pub fn seeded_node(id: u64, config: &Config, seed: u64) -> Node {
+    use rand::SeedableRng;
+    node(id, config, ChaCha8Rng::seed_from_u64(seed))
+}
+
 /// A network of `n` members, member 0 started at time zero and the others joining through
 /// it at random instants in `[0, join_spread)`. Restarted members come back fresh
 /// (incarnation 0, nothing durable) and join through member 0 again

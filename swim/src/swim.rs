@@ -64,14 +64,13 @@ pub(crate) struct Suspicion<A> {
     pub(crate) max: Duration,
 }
 
-/// A member's entry.
+/// A member's entry: small, since a member of an N-member group holds N of them; the
+/// few open suspicions and tombstones live in side maps.
 #[derive(Debug, Clone)]
-pub(crate) struct Member<A> {
+pub(crate) struct Member {
     pub(crate) incarnation: u32,
     pub(crate) state: State,
     pub(crate) meta: Bytes,
-    pub(crate) suspicion: Option<Suspicion<A>>,
-    pub(crate) tombstone: Option<TimerId>,
     /// Whether it is in the current probe order.
     pub(crate) in_order: bool,
 }
@@ -121,7 +120,11 @@ pub struct Swim<A: Address, R> {
     pub(crate) left: bool,
     pub(crate) incarnation: u32,
     pub(crate) meta: Bytes,
-    pub(crate) members: IndexMap<A, Member<A>>,
+    pub(crate) members: IndexMap<A, Member>,
+    /// Open suspicions, by member.
+    pub(crate) suspicions: HashMap<A, Suspicion<A>>,
+    /// Tombstone expiry timers, by member.
+    pub(crate) tombstones: HashMap<A, TimerId>,
     /// Alive and Suspect members.
     pub(crate) live: usize,
     pub(crate) order: Vec<A>,
@@ -174,6 +177,8 @@ impl<A: Address, R: Rng> Swim<A, R> {
             incarnation: 0,
             meta: Bytes::new(),
             members: IndexMap::new(),
+            suspicions: HashMap::new(),
+            tombstones: HashMap::new(),
             live: 0,
             order: Vec::new(),
             order_pos: 0,
@@ -491,7 +496,7 @@ impl<A: Address, R: Rng> Swim<A, R> {
         &mut self,
         k: usize,
         except: Option<&A>,
-        pick: impl Fn(&Member<A>) -> bool,
+        pick: impl Fn(&Member) -> bool,
     ) -> SmallVec<[A; 4]> {
         let mut chosen: SmallVec<[A; 4]> = SmallVec::new();
         let n = self.members.len();
@@ -620,6 +625,7 @@ impl<A: Address, R: Rng> Swim<A, R> {
         match timer {
             Timer::Suspicion(a) => self.on_suspicion_timeout(now, &a),
             Timer::Tombstone(a) => {
+                self.tombstones.remove(&a);
                 if self.members.get(&a).is_some_and(|m| !m.state.is_live()) {
                     self.members.swap_remove(&a);
                 }

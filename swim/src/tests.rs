@@ -404,16 +404,7 @@ fn suspicion_timeout_starts_at_max_and_shrinks_with_confirmations() {
     let n = 11;
     let min = suspicion_min(4, n, Duration::from_secs(1));
     let max = min * 6;
-    let deadline = |s: &Node| {
-        s.members
-            .get(&5)
-            .unwrap()
-            .suspicion
-            .as_ref()
-            .unwrap()
-            .timer
-            .at()
-    };
+    let deadline = |s: &Node| s.suspicions.get(&5).unwrap().timer.at();
     assert_eq!(deadline(&s), now + max);
     gossip(
         &mut s,
