@@ -337,6 +337,26 @@ pub fn lost_writes(sim: &Sim<SimNode>) -> Vec<(Bytes, u64, NodeId)> {
     lost
 }
 
+/// Copies kept by nodes that do not own the key (sloppy-quorum guests not yet handed
+/// off), for keys written by [`schedule_write`] on a ring of `n` with `replication` owners.
+#[must_use]
+pub fn guest_copies(sim: &Sim<SimNode>, n: u64, replication: usize) -> usize {
+    let mut count = 0;
+    for (peer, m, _) in sim.nodes() {
+        for (key, _) in m.node.store().iter() {
+            let owned = std::str::from_utf8(key)
+                .ok()
+                .and_then(|k| k.strip_prefix("key"))
+                .and_then(|k| k.parse::<u64>().ok())
+                .is_some_and(|k| preference(k, n).iter().take(replication).any(|o| o == peer));
+            if !owned {
+                count += 1;
+            }
+        }
+    }
+    count
+}
+
 /// Hints held across the cluster.
 #[must_use]
 pub fn hints_pending(sim: &Sim<SimNode>) -> usize {
@@ -584,6 +604,8 @@ pub struct OutageReport {
     pub replay_per_sec: f64,
     /// Acknowledged writes missing from an owner at the end (must be 0).
     pub acked_lost: usize,
+    /// Sloppy-quorum guest copies still on non-owners at the end (0 once handed off).
+    pub guest_copies_left: usize,
     /// The victim's queueing delay for its own writes before the outage.
     pub victim_delay_before: Percentiles,
     /// The victim's queueing delay for its own writes during replay.
@@ -772,6 +794,7 @@ pub fn run_outage(s: &OutageScenario) -> Result<OutageReport, SimError> {
         repair_secs: repaired.map(|d| d.as_secs_f64()),
         replay_per_sec,
         acked_lost: lost_writes(&sim).len(),
+        guest_copies_left: guest_copies(&sim, n, s.replication),
         victim_delay_before: Percentiles::of(before),
         victim_delay_replay: Percentiles::of(during),
         latency_before: Percentiles::of(lat_before),

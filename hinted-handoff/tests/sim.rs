@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use epidemic_hinted_handoff::scenario::{
-    OutageScenario, SimNode, cluster, hints_pending, lost_writes, run_outage, schedule_liveness,
-    schedule_write, total_stats,
+    OutageScenario, SimNode, cluster, guest_copies, hints_pending, lost_writes, run_outage,
+    schedule_liveness, schedule_write, total_stats,
 };
 use epidemic_hinted_handoff::{Config, Consistency, ReplayConfig};
 use epidemic_sim::plan::{FaultPlan, PlanShape};
@@ -20,6 +20,8 @@ const N: u64 = 5;
 
 fn test_config() -> Config {
     Config {
+        max_hints_per_target: 1_000,
+        max_hints_total: 2_500,
         replay_interval: Duration::from_secs(1),
         replay: ReplayConfig {
             timeout: Duration::from_secs(2),
@@ -59,6 +61,10 @@ fn outage_of_one_replica_loses_no_acknowledged_write() {
     };
     let r = run_outage(&s).unwrap();
     assert_eq!(r.acked_lost, 0);
+    assert_eq!(
+        r.guest_copies_left, 0,
+        "every handoff returned data to its owner"
+    );
     assert_eq!(r.hints_dropped, [0; 4]);
     assert!(r.hints_stored > 100, "{r:?}");
     assert!(r.hints_replayed > 100, "{r:?}");
@@ -195,6 +201,10 @@ fn random_fault_plans_lose_no_acknowledged_write() {
         }
         if acked == 0 {
             return Err("no write acknowledged".into());
+        }
+        let guests = guest_copies(&sim, N, config.replication);
+        if guests != 0 {
+            return Err(format!("{guests} guest copies never handed off"));
         }
         Ok::<(), String>(())
     });

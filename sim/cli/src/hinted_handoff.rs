@@ -257,6 +257,13 @@ fn hh_table(args: &HintedHandoffArgs, r: &Report) -> String {
             format!("{} adaptive, {} unthrottled", a.acked_lost, u.acked_lost),
         ),
         (
+            "guest copies left on non-owners",
+            format!(
+                "{} adaptive, {} unthrottled",
+                a.guest_copies_left, u.guest_copies_left
+            ),
+        ),
+        (
             "time to full repair after T",
             format!(
                 "{} adaptive, {} unthrottled",
