@@ -32,6 +32,13 @@ use crate::storage::{MemoryStore, Storage};
 /// The machine the scenarios run.
 pub type SimNode = Bvv<MemoryStore, ChaCha8Rng>;
 
+/// A node's RNG from a seed, for drivers (fuzz targets, benches) that do not depend on
+/// `rand_chacha` themselves.
+#[must_use]
+pub fn rng(seed: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed)
+}
+
 /// Real sizes (envelope and postcard body), one kind per variant.
 #[must_use]
 pub fn wire() -> Wire<Message> {
