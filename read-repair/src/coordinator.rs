@@ -868,7 +868,13 @@ where
         match timer {
             Timer::Forget => {
                 self.lingering.remove(&id);
-                self.linger_order.retain(|&x| x != id);
+                // Reads are forgotten in about the order they completed: the id is almost
+                // always the oldest, so this is O(1) rather than a scan.
+                if self.linger_order.front() == Some(&id) {
+                    self.linger_order.pop();
+                } else {
+                    self.linger_order.retain(|&x| x != id);
+                }
             }
             Timer::Deadline => {
                 let Some(read) = self.reads.get(&id) else {

@@ -25,7 +25,7 @@ fn run(s: &Scenario) -> Report {
 fn quorum_reads_see_every_write_a_quorum_took() {
     // W = 2 of 3 and R = 2: every read sees the newest write issued before it, despite
     // 5% loss and a replica 200 ms slow.
-    check_seeds(0..6, |seed| {
+    check_seeds(0..16, |seed| {
         let r = run(&Scenario {
             seed,
             write_replicas: Some(2),
@@ -42,7 +42,7 @@ fn quorum_reads_see_every_write_a_quorum_took() {
 
 #[test]
 fn blocking_repair_gives_monotonic_quorum_reads_across_coordinators() {
-    check_seeds(0..6, |seed| {
+    check_seeds(0..16, |seed| {
         for replicas in [3, 5] {
             let r = run(&Scenario {
                 seed,
@@ -68,7 +68,7 @@ fn blocking_repair_gives_monotonic_quorum_reads_across_coordinators() {
 
 #[test]
 fn blocking_repair_stays_monotonic_under_random_fault_schedules() {
-    check_seeds(0..8, |seed| {
+    check_seeds(0..24, |seed| {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let shape = PlanShape {
             nodes: 5,
@@ -212,4 +212,41 @@ fn same_seed_same_trace() {
         ..s
     });
     assert!(level_all.done > 0);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
+
+    /// The same property over shrinking fault plans (crashes, restarts, partitions, lossy
+    /// and slow links), a write-heavy mix over five replicas: a failing plan
+    /// shrinks to the few faults that matter.
+    #[test]
+    fn blocking_reads_are_monotonic_for_any_fault_plan(
+        plan in epidemic_sim::plan::strategy::plans(PlanShape {
+            nodes: 5,
+            horizon: Duration::from_secs(2),
+            max_faults: 10,
+            restarts: true,
+            protected: 0,
+        }),
+        seed in 0u64..1000,
+    ) {
+        let r = run(&Scenario {
+            seed,
+            replicas: 5,
+            coordinators: 3,
+            keys: 4,
+            write_ratio: 0.4,
+            staleness: 0.5,
+            shuffle_replicas: true,
+            link: lossy(0.05),
+            faults: Some(plan),
+            config: Config {
+                read_timeout: Duration::from_millis(500),
+                ..Config::default()
+            },
+            ..Scenario::default()
+        });
+        proptest::prop_assert_eq!(r.monotonic_violations, 0);
+    }
 }
