@@ -110,6 +110,10 @@ pub struct Config {
     /// Send digest requests to all but one replica. `false` sends full data requests to
     /// every replica (what digests save is measured against this).
     pub digest_reads: bool,
+    /// On a digest mismatch, read full data again from every replica that answered
+    /// (Cassandra's behaviour) rather than only from those whose digests differed. Ours:
+    /// off; on only to measure the difference.
+    pub fetch_all_on_mismatch: bool,
     /// How often unanswered requests and unacknowledged blocking repairs are sent again
     /// within the read's timeout. Ours: 100 ms, for datagram transports (Cassandra relies
     /// on TCP and speculative retry instead).
@@ -137,6 +141,7 @@ impl Default for Config {
             latency_samples: 256,
             data_replica: DataReplica::LowestLatency,
             digest_reads: true,
+            fetch_all_on_mismatch: false,
             retransmit_interval: Duration::from_millis(100),
             max_in_flight: 4096,
             max_replicas: 32,

@@ -637,31 +637,41 @@ where
             State::Data { record, digest } => (*digest, body_len(record)),
             _ => unreachable!("the reference is a data answer"),
         };
-        let mut mismatch = false;
+        let mismatch = read.replies.iter().any(|r| match r.state {
+            State::Digest(d) | State::Data { digest: d, .. } => d != ref_digest,
+            _ => false,
+        });
+        // Cassandra re-reads full data from every contacted replica on a mismatch; by
+        // default only the replicas whose digests differed are asked.
+        let refetch_all = mismatch && self.config.fetch_all_on_mismatch;
         let mut fetch = false;
         let key = read.key.clone();
         for (i, reply) in read.replies.iter_mut().enumerate() {
-            match reply.state {
-                State::Waiting => reply.state = State::Abandoned,
-                State::Digest(d) if d == ref_digest => {
+            let refetch = match reply.state {
+                State::Waiting => {
+                    reply.state = State::Abandoned;
+                    false
+                }
+                State::Digest(d) if d == ref_digest && !refetch_all => {
                     reply.state = State::Matched;
                     let saved = ref_len.saturating_sub(DIGEST_LEN);
                     self.stats.bytes_saved_by_digests += saved as u64;
+                    false
                 }
-                State::Digest(_) => {
-                    mismatch = true;
-                    fetch = true;
-                    *reply = Reply::new(Asked::Data, now);
-                    self.out.push_back(Output::Send {
-                        to: read.order[i].clone(),
-                        msg: Message::ReadData {
-                            id,
-                            key: key.clone(),
-                        },
-                    });
-                }
-                State::Data { digest, .. } => mismatch |= digest != ref_digest,
-                State::Matched | State::Failed | State::Abandoned | State::Late => {}
+                State::Digest(_) => true,
+                State::Data { .. } => refetch_all,
+                State::Matched | State::Failed | State::Abandoned | State::Late => false,
+            };
+            if refetch {
+                fetch = true;
+                *reply = Reply::new(Asked::Data, now);
+                self.out.push_back(Output::Send {
+                    to: read.order[i].clone(),
+                    msg: Message::ReadData {
+                        id,
+                        key: key.clone(),
+                    },
+                });
             }
         }
         read.mismatch = mismatch;

@@ -63,6 +63,8 @@ pub struct RoundTripRow {
     pub histogram: [u64; 3],
     /// Mean.
     pub mean: f64,
+    /// Read-path bytes per read (repairs excluded).
+    pub bytes_per_read: f64,
 }
 
 /// Repair bytes per stale replica.
@@ -172,6 +174,7 @@ pub fn figures(o: &FigureOptions) -> Result<Figures, SimError> {
         case: case.into(),
         histogram: r.round_trips,
         mean: r.mean_round_trips,
+        bytes_per_read: r.read_bytes_per_read,
     };
     let in_sync = scenario::run(&read_only(o))?;
     let mixed = |repair| {

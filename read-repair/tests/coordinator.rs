@@ -823,3 +823,63 @@ fn a_late_differing_digest_gets_the_whole_record() {
         (1, 1, 1)
     );
 }
+
+#[test]
+fn cassandra_mode_rereads_every_replica_on_a_mismatch() {
+    let all = ReadOptions {
+        level: Level::All,
+        repair: RepairMode::Async,
+    };
+    for (fetch_all, asked) in [(false, vec![2]), (true, vec![1, 2, 3])] {
+        let mut c = coordinator(Config {
+            fetch_all_on_mismatch: fetch_all,
+            ..config()
+        });
+        let now = t0();
+        let id = c.read(now, 7, &[1, 2, 3], all).unwrap();
+        drain(&mut c);
+        let r = rec(&[(1, 2, 3)]);
+        c.handle_message(
+            now,
+            1,
+            Message::Data {
+                id,
+                record: Some(r.clone()),
+            },
+        );
+        c.handle_message(
+            now,
+            2,
+            Message::Digest {
+                id,
+                digest: digest::<S>(None),
+            },
+        );
+        c.handle_message(
+            now,
+            3,
+            Message::Digest {
+                id,
+                digest: digest(Some(&r)),
+            },
+        );
+        let to: Vec<u64> = drain(&mut c)
+            .into_iter()
+            .map(|o| match o {
+                Output::Send {
+                    to,
+                    msg: Message::ReadData { .. },
+                } => to,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(to, asked);
+        for p in asked {
+            let record = (p != 2).then(|| r.clone());
+            c.handle_message(now, p, Message::Data { id, record });
+        }
+        let out = drain(&mut c);
+        assert_eq!(done(&out).value, Some(r.clone()));
+        assert_eq!(done(&out).repaired.as_slice(), [2]);
+    }
+}

@@ -93,14 +93,14 @@ fn render(f: &Figures, args: &ReadRepairArgs) -> String {
         rows.push((
             r.case.clone(),
             format!(
-                "1: {:>5}  2: {:>5}  3: {:>5}  mean {:.3}",
-                r.histogram[0], r.histogram[1], r.histogram[2], r.mean
+                "1: {:>5}  2: {:>5}  3: {:>5}  mean {:.3}  read bytes/read {:>6.0}",
+                r.histogram[0], r.histogram[1], r.histogram[2], r.mean, r.bytes_per_read
             ),
         ));
     }
     rows.push((
         "Cassandra".into(),
-        "1 when digests match; up to 3 on mismatch (digest, data, blocking repair)".into(),
+        "1 when digests match; up to 3 on mismatch (digests, full data from every contacted replica, blocking repair)".into(),
     ));
     out.push_str(&owned_table(
         &format!(
@@ -147,7 +147,7 @@ fn render(f: &Figures, args: &ReadRepairArgs) -> String {
     }
     rows.push((
         "Cassandra".into(),
-        "speculative_retry default 99PERCENTILE; also ALWAYS, NEVER, fixed Nms".into(),
+        "speculative_retry default 99PERCENTILE; ALWAYS sends two data requests up front; NEVER; fixed Nms".into(),
     ));
     out.push_str(&owned_table(
         &format!(
