@@ -111,6 +111,11 @@ impl NodeClock {
         }
     }
 
+    /// Keeps only the entries of the ids `keep` accepts.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(NodeId) -> bool) {
+        self.entries.retain(|&id, _| keep(id));
+    }
+
     /// The least upper bound of two clocks.
     #[must_use]
     pub fn join(&self, other: &NodeClock) -> NodeClock {

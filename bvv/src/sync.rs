@@ -254,10 +254,22 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
         if !done {
             return;
         }
-        let Some(FullProgress { clock: Some(c), .. }) = self.sessions.remove(&key) else {
+        let Some(FullProgress {
+            clock: Some(mut c), ..
+        }) = self.sessions.remove(&key)
+        else {
             return;
         };
-        self.durable.clock.join_from(&c);
+        let d = &mut self.durable;
+        // As for named dots: only ids this node knows (members, past members, its own
+        // clock's), so a full transfer cannot grow the clock by invented ids.
+        c.retain(|id| {
+            id == d.id
+                || d.members.contains(&id)
+                || d.retired.contains(&id)
+                || d.clock.entry(id).is_some()
+        });
+        d.clock.join_from(&c);
         self.stats.full_transfers_applied += 1;
         self.out
             .push_back(Output::Event(Event::FullTransfer { peer: key.0 }));
@@ -268,9 +280,22 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
     fn apply_entry(&mut self, e: SyncEntry, sent: Option<&NodeClock>) {
         let me = self.durable.id;
         let my_base = self.durable.clock.base(me);
+        let d = &self.durable;
+        // Dots of ids this node has never heard of would let a peer grow its clock by
+        // one bitmap per invented id: only members (past and present) and ids already
+        // in the clock are accepted.
+        let known = |id: NodeId| {
+            id == me
+                || d.members.contains(&id)
+                || d.retired.contains(&id)
+                || d.clock.entry(id).is_some()
+        };
         let hostile = e.key.is_empty()
-            || e.dots.iter().any(|&d| {
-                d.counter == 0 || (d.id == me && d.counter > my_base) || !e.dcc.context().covers(d)
+            || e.dots.iter().any(|&dot| {
+                dot.counter == 0
+                    || (dot.id == me && dot.counter > my_base)
+                    || !known(dot.id)
+                    || !e.dcc.context().covers(dot)
             });
         if hostile {
             self.stats.dropped_hostile += 1;

@@ -158,6 +158,20 @@ fn hostile_messages_are_dropped_and_counted() {
             }],
         },
     );
+    // A dot of an id nobody knows (it would grow the clock by one bitmap per invention).
+    let mut invented = Dcc::new();
+    invented.add(Dot::new(4242, 1_000_000), b("x"));
+    n.handle_message(
+        t,
+        1,
+        Message::Push {
+            entries: vec![SyncEntry {
+                key: b("x"),
+                dots: SmallVec::from_slice(&[Dot::new(4242, 1_000_000)]),
+                dcc: invented,
+            }],
+        },
+    );
     // A reply with a clock claiming our future.
     n.handle_message(
         t,
@@ -180,7 +194,8 @@ fn hostile_messages_are_dropped_and_counted() {
         },
     );
     let s = n.stats();
-    assert_eq!((s.dropped_hostile, s.dropped_non_member), (4, 1));
+    assert_eq!((s.dropped_hostile, s.dropped_non_member), (5, 1));
+    assert!(n.clock().entry(4242).is_none());
     assert_eq!(n.clock().base(0), 1);
     assert!(!n.clock().contains(Dot::new(1, 1)));
     assert!(n.store().get(b"x").is_none());
