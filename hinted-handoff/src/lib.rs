@@ -27,6 +27,23 @@
 //! (`log::HintLog`). Liveness is an input: wire [`Node::peer_down`] and
 //! [`Node::peer_up`] from SWIM (any message from a peer also counts as alive).
 //!
+//! # Guarantees
+//!
+//! * **No acknowledged write is lost** while no hint is dropped: before
+//!   [`Event::WriteAcked`], every owner that has not acknowledged is covered by a durable
+//!   hint on this node or on a fallback, and a hint is removed only when its target (or a
+//!   fallback now holding a hint for it) acknowledges. The seeded simulations check this
+//!   across random crash, restart, partition, loss and slow-node plans. With
+//!   [`Config::hint_before_ack`] off (Cassandra's behaviour) hints are written only at the
+//!   write timeout, saving a persisted put and remove per write, and a coordinator crash in
+//!   between leaves the slow owner to anti-entropy.
+//! * **Hints are best effort past their limits**: a target down longer than the hint
+//!   window, a hint older than its TTL, or a full hint store drops the hint, and each drop
+//!   is an [`Event::HintDropped`] the application can feed to anti-entropy.
+//! * **Sloppy quorums weaken read-your-write**: a write acknowledged by fallbacks during a
+//!   partition is invisible to a quorum of owners on the other side, although R + W > N,
+//!   until the handoff completes (tested).
+//!
 //! # The run loop
 //!
 //! After any input or command, drain [`poll_output`](epidemic_core::Machine::poll_output)

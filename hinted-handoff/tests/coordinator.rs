@@ -571,3 +571,33 @@ fn cassandra_mode_hints_only_at_the_timeout() {
         [Output::Event(Event::Persist(LogRecord::Put(r)))] if r.target == 2
     ));
 }
+
+/// The coordinator itself is the first healthy fallback: it keeps a guest copy and a
+/// handoff hint, counts itself toward the level, and drops the copy after handing it off.
+#[test]
+fn coordinator_as_its_own_fallback() {
+    let mut cl = Cluster::new(5, &Config::default());
+    cl.down.insert(1);
+    cl.report_down(1);
+    let now = cl.now;
+    let id = cl
+        .node(3)
+        .write(now, m("k", 4), &[0, 1, 2, 3, 4], Consistency::All)
+        .unwrap();
+    cl.settle();
+    assert!(cl.events.iter().any(|(n, e)| *n == 3
+        && *e
+            == Event::WriteAcked {
+                id,
+                acks: 3,
+                hinted: 0,
+                latency: Duration::ZERO
+            }));
+    assert!(cl.nodes[&3].store().has(b"k", 4));
+    assert_eq!(cl.nodes[&3].hints_for(1), 1);
+    cl.down.clear();
+    cl.report_up(1);
+    assert!(cl.nodes[&1].store().has(b"k", 4));
+    assert!(!cl.nodes[&3].store().has(b"k", 4), "guest copy dropped");
+    assert_eq!(cl.nodes[&3].hints_pending(), 0);
+}
