@@ -2,8 +2,8 @@
 //! while and back. Prints hints stored, replayed and dropped by reason, the time to full
 //! repair after the outage, acknowledged-write loss (must be 0), the recovering replica's
 //! own write latency during replay with the adaptive rate and unthrottled (beside
-//! ScyllaDB's 17x), bytes on the wire, and availability per level with strict and sloppy
-//! quorums.
+//! ScyllaDB's 17x, scylladb/scylladb#7976), bytes on the wire, and availability per level
+//! with strict and sloppy quorums.
 
 use std::time::Duration;
 
@@ -336,7 +336,9 @@ fn hh_table(args: &HintedHandoffArgs, r: &Report) -> String {
         ("  during replay, unthrottled", pct(&u.victim_delay_replay)),
         (
             "  unthrottled / adaptive p99",
-            format!("{ratio:.1}x (ScyllaDB reported 17x write latency during replay)"),
+            format!(
+                "{ratio:.1}x (ScyllaDB #7976: hint replay took write p99 from 20 to 350 ms, 17x)"
+            ),
         ),
         (
             "bytes on the wire",
