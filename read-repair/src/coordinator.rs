@@ -130,8 +130,9 @@ struct Read<P, S: Schema> {
 struct Linger<P, S: Schema> {
     key: S::Key,
     contacted: SmallVec<[P; 8]>,
-    /// Whether each contacted replica already answered (a second answer is a duplicate).
-    settled: SmallVec<[bool; 8]>,
+    /// When each contacted replica that has not answered yet was asked (`None`: it
+    /// answered, so another answer is a duplicate).
+    pending: SmallVec<[Option<Instant>; 8]>,
     resolved: Option<Record<S>>,
     resolved_digest: Digest,
     repair: bool,
@@ -372,7 +373,7 @@ where
 
     fn on_data(&mut self, now: Instant, from: &P, id: ReadId, record: Option<Record<S>>) {
         let Some(read) = self.reads.get_mut(&id) else {
-            self.on_late(from, id, Late::Data(record));
+            self.on_late(now, from, id, Late::Data(record));
             return;
         };
         let Some(i) = read.order[..read.replies.len()]
@@ -389,6 +390,8 @@ where
                 let key = read.key.clone();
                 let resolved = read.resolved.clone();
                 reply.state = State::Late;
+                let waited = now.saturating_duration_since(reply.sent);
+                self.latency.record_peer(from, waited);
                 self.late_answer(id, key, resolved.as_ref(), None, from, Late::Data(record));
                 return;
             }
@@ -409,7 +412,7 @@ where
 
     fn on_digest(&mut self, now: Instant, from: &P, id: ReadId, d: Digest) {
         let Some(read) = self.reads.get_mut(&id) else {
-            self.on_late(from, id, Late::Digest(d));
+            self.on_late(now, from, id, Late::Digest(d));
             return;
         };
         let Some(i) = read.order[..read.replies.len()]
@@ -431,6 +434,8 @@ where
                 let resolved = read.resolved.clone();
                 let rd = resolved.as_ref().map(|r| digest(Some(r)));
                 reply.state = State::Late;
+                let waited = now.saturating_duration_since(reply.sent);
+                self.latency.record_peer(from, waited);
                 self.late_answer(id, key, resolved.as_ref(), rd, from, Late::Digest(d));
                 return;
             }
@@ -447,7 +452,7 @@ where
 
     fn on_repair_ack(&mut self, now: Instant, from: &P, id: ReadId) {
         let Some(read) = self.reads.get_mut(&id) else {
-            self.on_late(from, id, Late::Ack);
+            self.on_late(now, from, id, Late::Ack);
             return;
         };
         let Some(i) = read.order[..read.replies.len()]
@@ -469,7 +474,7 @@ where
     }
 
     /// An answer for a read that completed.
-    fn on_late(&mut self, from: &P, id: ReadId, answer: Late<S>) {
+    fn on_late(&mut self, now: Instant, from: &P, id: ReadId, answer: Late<S>) {
         let Some(l) = self.lingering.get_mut(&id) else {
             self.stats.unknown_id += 1;
             return;
@@ -478,7 +483,7 @@ where
             self.stats.wrong_replica += 1;
             return;
         };
-        if l.settled[i] {
+        let Some(sent) = l.pending[i].take() else {
             if matches!(answer, Late::Ack) {
                 // Acknowledgements of repairs the read no longer waited for.
                 self.stats.late_responses += 1;
@@ -486,8 +491,13 @@ where
                 self.stats.duplicate_responses += 1;
             }
             return;
+        };
+        // A slow replica answers late: its average must learn that, or the
+        // lowest-latency choice would keep picking it.
+        if !matches!(answer, Late::Ack) {
+            self.latency
+                .record_peer(from, now.saturating_duration_since(sent));
         }
-        l.settled[i] = true;
         if !l.repair {
             self.stats.late_responses += 1;
             return;
@@ -833,10 +843,10 @@ where
         let linger = Linger {
             key: read.key.clone(),
             contacted: read.order[..n].iter().cloned().collect(),
-            settled: read
+            pending: read
                 .replies
                 .iter()
-                .map(|r| !matches!(r.state, State::Waiting | State::Abandoned))
+                .map(|r| matches!(r.state, State::Waiting | State::Abandoned).then_some(r.sent))
                 .collect(),
             resolved: read.resolved.clone(),
             resolved_digest: read
@@ -877,7 +887,16 @@ where
     fn on_timer(&mut self, now: Instant, id: ReadId, timer: Timer) {
         match timer {
             Timer::Forget => {
-                self.lingering.remove(&id);
+                if let Some(l) = self.lingering.remove(&id) {
+                    // Replicas that never answered count as slow as the linger time, so a
+                    // crashed replica stops being preferred.
+                    for (peer, sent) in l.contacted.iter().zip(&l.pending) {
+                        if let Some(sent) = sent {
+                            self.latency
+                                .record_peer(peer, now.saturating_duration_since(*sent));
+                        }
+                    }
+                }
                 // Reads are forgotten in about the order they completed: the id is almost
                 // always the oldest, so this is O(1) rather than a scan.
                 if self.linger_order.front() == Some(&id) {

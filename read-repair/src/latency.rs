@@ -45,7 +45,7 @@ impl<P: Hash + Eq + Clone> Latency<P> {
         }
     }
 
-    /// Records that `peer` answered after `d`.
+    /// Records that `peer` answered after `d`, in time to count for its read.
     pub(crate) fn record(&mut self, peer: &P, d: Duration) {
         let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         if self.samples.len() < self.capacity {
@@ -55,7 +55,13 @@ impl<P: Hash + Eq + Clone> Latency<P> {
         }
         self.next = (self.next + 1) % self.capacity;
         self.since += 1;
-        let x = ns as f64;
+        self.record_peer(peer, d);
+    }
+
+    /// Records `peer`'s latency for its average only: a late answer, which says the peer is
+    /// slow but is not a latency reads wait for (so it stays out of the percentile).
+    pub(crate) fn record_peer(&mut self, peer: &P, d: Duration) {
+        let x = d.as_nanos() as f64;
         if let Some(avg) = self.per_peer.get_mut(peer) {
             *avg += EWMA_GAIN * (x - *avg);
         } else if self.per_peer.len() < self.max_peers {

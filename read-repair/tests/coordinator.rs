@@ -883,3 +883,41 @@ fn cassandra_mode_rereads_every_replica_on_a_mismatch() {
         assert_eq!(done(&out).repaired.as_slice(), [2]);
     }
 }
+
+#[test]
+fn a_replica_that_answers_late_stops_being_the_data_replica() {
+    let mut c = coordinator(Config {
+        speculative_retry: SpeculativeRetry::Fixed(ms(20)),
+        data_replica: DataReplica::LowestLatency,
+        ..config()
+    });
+    let now = t0();
+    let id = c
+        .read(now, 7, &[1, 2, 3], quorum(RepairMode::None))
+        .unwrap();
+    drain(&mut c);
+    c.handle_message(
+        now + ms(5),
+        2,
+        Message::Digest {
+            id,
+            digest: digest::<S>(None),
+        },
+    );
+    c.handle_timeout(now + ms(20));
+    assert_eq!(drain(&mut c), [send(3, Message::ReadData { id, key: 7 })]);
+    c.handle_message(now + ms(26), 3, Message::Data { id, record: None });
+    assert_eq!(done(&drain(&mut c)).level_met, 2);
+    // Replica 1 was never measured, so it came first; its late answer teaches otherwise.
+    c.handle_message(now + ms(300), 1, Message::Data { id, record: None });
+    let id = c
+        .read(now + ms(301), 8, &[1, 2, 3], quorum(RepairMode::None))
+        .unwrap();
+    assert_eq!(
+        drain(&mut c),
+        [
+            send(2, Message::ReadData { id, key: 8 }),
+            send(3, Message::ReadDigest { id, key: 8 }),
+        ]
+    );
+}
