@@ -38,7 +38,8 @@ pub struct Config {
     /// unless descending costs more than the sketch. Default 65,536 (a few milliseconds of
     /// encoding).
     pub riblt_item_budget: usize,
-    /// Each request for more symbols asks for this factor of those received. Default 1.5.
+    /// Each request for more symbols asks for this factor of those received (doubling
+    /// instead while fewer than one in sixteen have peeled). Default 1.5.
     pub riblt_growth: f64,
 }
 
