@@ -104,6 +104,13 @@
 //! assert_eq!((nodes[0].hints_pending(), log.len()), (0, 0));
 //! ```
 //!
+//! # Features
+//!
+//! * `log`: the crash-safe file hint log (`log::HintLog`).
+//! * `sim`: the simulation scenarios (`scenario`) the `epidemic-sim hinted-handoff`
+//!   subcommand and this crate's tests share: a node with its durable log and a service
+//!   queue, the outage and availability scenarios.
+//!
 //! # Errors and panics
 //!
 //! A peer's malformed or hostile message (a duplicate, late or forged acknowledgement, an

@@ -68,6 +68,8 @@ pub struct SimNode {
     pub client: Client,
     /// Queueing delay of every write (direct or hinted) this node served: (arrival, delay).
     pub write_delays: Vec<(Instant, Duration)>,
+    /// Messages dropped at the service queue's bound.
+    pub inbox_dropped: u64,
     service: Duration,
     inbox: VecDeque<(Instant, NodeId, Message)>,
     free_at: Option<Instant>,
@@ -98,6 +100,7 @@ impl SimNode {
             log: MemLog::new(),
             client: Client::default(),
             write_delays: Vec::new(),
+            inbox_dropped: 0,
             service,
             inbox: VecDeque::new(),
             free_at: None,
@@ -134,6 +137,7 @@ impl SimNode {
             log,
             client: std::mem::take(&mut old.client),
             write_delays: std::mem::take(&mut old.write_delays),
+            inbox_dropped: old.inbox_dropped,
             service: old.service,
             inbox: VecDeque::new(),
             free_at: None,
@@ -204,6 +208,8 @@ impl Machine for SimNode {
             Some(_) => {
                 if self.inbox.len() < MAX_INBOX {
                     self.inbox.push_back((now, from, msg));
+                } else {
+                    self.inbox_dropped += 1;
                 }
             }
             None => {
