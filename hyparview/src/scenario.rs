@@ -15,6 +15,14 @@
 //! which is what removes them from the views. Beside that *flood with repair* we report the
 //! *static* figure: the share of live nodes reachable over the live part of the active
 //! views frozen at the instant of the failure, i.e. what a flood gets with no repair.
+//!
+//! # Rounds
+//!
+//! A round is one shuffle period ([`Config::shuffle_interval`], 10 s by default). The paper
+//! counts healing in PeerSim cycles, where a dead neighbour is noticed when a cycle uses the
+//! link; here the connection notices it after [`Scenario::failure_detection`] (200 ms by
+//! default), so healing takes a fraction of a round unless the views run dry and a node has
+//! to rejoin. Set the detection delay to a round to compare cycle for cycle.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
