@@ -39,7 +39,7 @@ pub struct Config {
     /// encoding).
     pub riblt_item_budget: usize,
     /// Each request for more symbols asks for this factor of those received (doubling
-    /// instead while fewer than one in sixteen have peeled). Default 1.5.
+    /// instead while nothing has peeled). Default 1.5.
     pub riblt_growth: f64,
 }
 

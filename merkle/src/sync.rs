@@ -715,11 +715,11 @@ where
             return Ok(false);
         }
         let got = decoder.received() as u64;
-        // Almost nothing has peeled: the difference is far bigger than the symbols so
+        // Nothing has peeled: the difference is far bigger than the symbols so
         // far (the sender's estimate said nothing), so double; near the threshold, grow
         // gently to keep the overshoot small.
         let peeled = (decoder.remote_only().len() + decoder.local_only().len()) as u64;
-        let growth = if peeled.saturating_mul(16) < got {
+        let growth = if peeled == 0 {
             self.config.riblt_growth.max(2.0)
         } else {
             self.config.riblt_growth
