@@ -177,11 +177,15 @@ pub fn figures(o: &FigureOptions) -> Result<Figures, SimError> {
         bytes_per_read: r.read_bytes_per_read,
     };
     let in_sync = scenario::run(&read_only(o))?;
-    let mixed = |repair| {
+    let mixed = |repair, fetch_all_on_mismatch| {
         scenario::run(&Scenario {
             write_ratio: 0.3,
             staleness: o.staleness,
             repair,
+            config: Config {
+                fetch_all_on_mismatch,
+                ..Config::default()
+            },
             ..read_only(o)
         })
     };
@@ -189,9 +193,16 @@ pub fn figures(o: &FigureOptions) -> Result<Figures, SimError> {
         rt("in sync", &in_sync),
         rt(
             "stale replicas, blocking repair",
-            &mixed(RepairMode::Blocking)?,
+            &mixed(RepairMode::Blocking, false)?,
         ),
-        rt("stale replicas, async repair", &mixed(RepairMode::Async)?),
+        rt(
+            "stale replicas, async repair",
+            &mixed(RepairMode::Async, false)?,
+        ),
+        rt(
+            "stale, blocking, full re-read from all (Cassandra)",
+            &mixed(RepairMode::Blocking, true)?,
+        ),
     ];
     let mut repair = Vec::new();
     for (cells, value) in [(1, 1024), (8, 1024), (32, 1024), (8, 64 * 1024)] {
