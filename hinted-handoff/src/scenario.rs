@@ -131,6 +131,7 @@ impl SimNode {
             wall,
             log.records(),
         )
+        // The same config validated when the crashed node was built.
         .expect("config validated before");
         SimNode {
             node,
@@ -232,6 +233,7 @@ impl Machine for SimNode {
                 Output::Event(Event::Persist(rec)) => self.log.apply(&rec),
                 Output::Event(Event::WriteAcked { id, latency, .. }) => {
                     if let Some((key, timestamp, owners)) = self.client.issued.remove(&id) {
+                        // A node has seen an instant since construction.
                         let at = self.node.last_seen().unwrap_or_else(|| unreachable!());
                         self.client.acked.push(AckedWrite {
                             key,

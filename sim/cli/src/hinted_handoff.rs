@@ -117,10 +117,11 @@ pub(crate) fn run(g: &Global, args: &HintedHandoffArgs) -> Result<(), String> {
     if args.nodes < 2 || args.nodes > 1000 {
         return Err(format!("--nodes must be in 2..=1000, got {}", args.nodes));
     }
-    if args.replication == 0 || args.replication as u64 > args.nodes {
+    let max_n = args.nodes.min(255);
+    if args.replication == 0 || args.replication as u64 > max_n {
         return Err(format!(
-            "--replication must be in 1..={}, got {}",
-            args.nodes, args.replication
+            "--replication must be in 1..={max_n}, got {}",
+            args.replication
         ));
     }
     if args.rate == 0 || args.rate > 100_000 || args.duration_s > 3600 {
@@ -131,6 +132,9 @@ pub(crate) fn run(g: &Global, args: &HintedHandoffArgs) -> Result<(), String> {
     }
     if args.value_bytes > 1 << 20 || args.availability_writes > 100_000 {
         return Err("--value-bytes at most 1 MiB, --availability-writes at most 100000".into());
+    }
+    if let Some(t) = args.sweep_t.iter().find(|t| **t == 0 || **t > 3600) {
+        return Err(format!("--sweep-t values must be in 1..=3600, got {t}"));
     }
     let base = OutageScenario {
         nodes: args.nodes,
@@ -171,9 +175,6 @@ pub(crate) fn run(g: &Global, args: &HintedHandoffArgs) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     let mut sweep = Vec::new();
     for &t in &args.sweep_t {
-        if t == 0 || t > 3600 {
-            return Err(format!("--sweep-t values must be in 1..=3600, got {t}"));
-        }
         let r = scenario::run_outage(&OutageScenario {
             down_for: Duration::from_secs(t),
             duration: Duration::from_secs(args.down_at_s + t + 10),
