@@ -727,12 +727,11 @@ where
                 record: Some(r), ..
             } = &reply.state
             {
-                match resolved.as_mut() {
-                    Some(m) => {
-                        m.merge(r, &self.resolver);
-                    }
-                    None => resolved = Some(r.clone()),
-                }
+                // Merged into an empty record even when it is the only one: a replica's
+                // record is not trusted to be normalised (sorted, undominated siblings).
+                resolved
+                    .get_or_insert_with(Record::new)
+                    .merge(r, &self.resolver);
             }
         }
         let reference = match &read.replies[read.reference].state {

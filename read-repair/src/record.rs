@@ -416,6 +416,17 @@ mod tests {
     }
 
     #[test]
+    fn merging_normalises_a_hostile_record() {
+        // Siblings out of order, a duplicate and a dominated version, as a peer could send.
+        let hostile: Record<Lww> =
+            postcard::from_bytes(&[1, 0, 4, 9, 90, 3, 30, 9, 91, 1, 10]).unwrap();
+        assert_eq!(hostile.versions(), 4);
+        let mut clean = Record::<Lww>::new();
+        clean.merge(&hostile, &LastWriteWins);
+        assert_eq!(clean, Record::single(0, 9, 90));
+    }
+
+    #[test]
     fn merge_order_does_not_matter() {
         let r = VectorResolver;
         let writes = [
