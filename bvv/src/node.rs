@@ -61,6 +61,8 @@ pub struct Stats {
     pub reply_messages_sent: u64,
     /// Replies that carried at least one entry.
     pub replies_with_entries: u64,
+    /// Bytes of those replies (all their messages, envelopes included).
+    pub nonempty_reply_bytes: u64,
     /// Entries (keys) sent in replies.
     pub entries_sent: u64,
     /// Entries received in replies and pushes.

@@ -151,6 +151,8 @@ pub struct Report {
     pub keys_redundant: u64,
     /// Received keys learned meanwhile (a push or another reply raced this one).
     pub keys_raced: u64,
+    /// Mean bytes of a reply that shipped keys (all its messages).
+    pub bytes_per_nonempty_reply: f64,
     /// Mean keys shipped per sync that shipped any.
     pub keys_per_nonempty_sync: f64,
     /// Replies that were full transfers.
@@ -490,6 +492,7 @@ fn measure(s: &Scenario, sim: &Sim<SimNode>, acks: &[Ack], m: MeasureInput) -> R
         st.entries_raced += x.entries_raced;
         st.full_transfers_sent += x.full_transfers_sent;
         st.replies_with_entries += x.replies_with_entries;
+        st.nonempty_reply_bytes += x.nonempty_reply_bytes;
     }
     let metrics = sim.metrics();
     let kind = |k: &str| metrics.kind(k).map_or(0, |k| k.sent.bytes);
@@ -520,6 +523,8 @@ fn measure(s: &Scenario, sim: &Sim<SimNode>, acks: &[Ack], m: MeasureInput) -> R
         keys_causal_only: st.entries_causal_only,
         keys_redundant: st.entries_redundant,
         keys_raced: st.entries_raced,
+        bytes_per_nonempty_reply: st.nonempty_reply_bytes as f64
+            / st.replies_with_entries.max(1) as f64,
         keys_per_nonempty_sync: st.entries_sent as f64 / st.replies_with_entries.max(1) as f64,
         full_transfers: st.full_transfers_sent,
         meta_bytes_per_key: per_key(meta_bytes),

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use epidemic_core::Output;
-use epidemic_core::codec::{ENVELOPE_LEN, body_len};
+use epidemic_core::codec::{ENVELOPE_LEN, body_len, encoded_len};
 use rand::Rng;
 use smallvec::SmallVec;
 
@@ -162,29 +162,30 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
         let session = self.next_session;
         self.next_session = self.next_session.wrapping_add(1);
         self.stats.reply_messages_sent += u64::from(total);
+        let nonempty = chunks.iter().any(|c| !c.is_empty());
         let mut chunks = chunks.into_iter();
         let first = chunks.next().unwrap_or_default();
-        self.out.push_back(Output::Send {
-            to,
-            msg: Message::SyncReply(SyncReply {
-                session,
-                total,
-                full,
-                clock: self.durable.clock.clone(),
-                watermark: self.durable.watermark.clone(),
-                entries: first,
-            }),
-        });
+        let mut msgs = vec![Message::SyncReply(SyncReply {
+            session,
+            total,
+            full,
+            clock: self.durable.clock.clone(),
+            watermark: self.durable.watermark.clone(),
+            entries: first,
+        })];
         for (i, entries) in chunks.enumerate() {
             let index = u32::try_from(i + 1).unwrap_or(u32::MAX);
-            self.out.push_back(Output::Send {
-                to,
-                msg: Message::SyncMore {
-                    session,
-                    index,
-                    entries,
-                },
+            msgs.push(Message::SyncMore {
+                session,
+                index,
+                entries,
             });
+        }
+        for msg in msgs {
+            if nonempty {
+                self.stats.nonempty_reply_bytes += encoded_len(&msg) as u64;
+            }
+            self.out.push_back(Output::Send { to, msg });
         }
     }
 

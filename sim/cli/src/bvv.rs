@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::Args;
 use epidemic_bvv::scenario::{self, Report, Scenario};
+use epidemic_merkle::Method;
+use epidemic_merkle::scenario::{self as merkle, MerkleScenario};
 use epidemic_sim::plot::{self, Series};
 use serde::Serialize;
 
@@ -49,13 +51,31 @@ pub(crate) struct BvvArgs {
     /// runs a tenth of the workload at the first miss rate.
     #[arg(long, value_delimiter = ',', num_args = 0.., default_value = "3,5,8,16")]
     sweep: Vec<u32>,
+    /// Also reconcile the same number of differing keys with epidemic-merkle (tree
+    /// descent and the planner) for comparison.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    merkle: bool,
     #[command(flatten)]
     link: LinkArgs,
+}
+
+/// The same difference reconciled by Merkle anti-entropy.
+#[derive(Debug, Serialize)]
+struct MerkleCompare {
+    miss: f64,
+    keys: u64,
+    differences: u64,
+    bvv_bytes: f64,
+    tree_bytes: u64,
+    tree_round_trips: u32,
+    planned_bytes: u64,
+    planned_round_trips: u32,
 }
 
 #[derive(Debug, Serialize)]
 struct Output {
     runs: Vec<Report>,
+    merkle: Vec<MerkleCompare>,
     sweep: Vec<Report>,
 }
 
@@ -104,6 +124,34 @@ pub(crate) fn run(g: &Global, args: &BvvArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
         runs.push(r);
     }
+    let mut compare = Vec::new();
+    if args.merkle {
+        for r in &runs {
+            let differences = r.keys_per_nonempty_sync.round().max(1.0) as u64;
+            let keys = r.keys_stored.max(1) as u64;
+            let one = |method| {
+                merkle::run(&MerkleScenario {
+                    keys,
+                    differences,
+                    method,
+                    seed: g.seed,
+                    ..MerkleScenario::default()
+                })
+            };
+            let (tree, planned) = (one(Method::Tree)?, one(Method::Planned)?);
+            compare.push(MerkleCompare {
+                miss: r.miss,
+                keys,
+                differences,
+                bvv_bytes: r.request_bytes as f64 / r.syncs.max(1) as f64
+                    + r.bytes_per_nonempty_reply,
+                tree_bytes: tree.bytes,
+                tree_round_trips: tree.round_trips,
+                planned_bytes: planned.bytes,
+                planned_round_trips: planned.round_trips,
+            });
+        }
+    }
     let mut sweep = Vec::new();
     for &nodes in &args.sweep {
         let s = Scenario {
@@ -137,7 +185,11 @@ pub(crate) fn run(g: &Global, args: &BvvArgs) -> Result<(), String> {
             &series,
         )?;
     }
-    let out = Output { runs, sweep };
+    let out = Output {
+        runs,
+        merkle: compare,
+        sweep,
+    };
     emit(g, &out, || render(&out))
 }
 
@@ -237,6 +289,27 @@ fn render(out: &Output) -> String {
                 ("wall time", format!("{:.2} s", r.measured.wall_secs)),
                 ("trace hash", r.trace_hash.clone()),
             ],
+        ));
+        text.push('\n');
+    }
+    if !out.merkle.is_empty() {
+        let rows: Vec<(String, String)> = out
+            .merkle
+            .iter()
+            .map(|m| {
+                (
+                    format!("{:.0}% missed, {} of {} keys", m.miss * 100.0, m.differences, m.keys),
+                    format!(
+                        "bvv {:.0} B in 1 round trip (values included) | merkle tree {} B in {} | planned {} B in {} (keys and digests only)",
+                        m.bvv_bytes, m.tree_bytes, m.tree_round_trips, m.planned_bytes, m.planned_round_trips
+                    ),
+                )
+            })
+            .collect();
+        let rows: Vec<(&str, String)> = rows.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        text.push_str(&table(
+            "one sync's difference, found by node-wide sync vs epidemic-merkle  [DottedDB: anti-entropy without Merkle trees]",
+            &rows,
         ));
         text.push('\n');
     }
