@@ -22,8 +22,17 @@
 //!   dots are missing (from its log), in bounded messages.
 //! * **Storage** ([`Storage`], [`MemoryStore`]): the key → container map, replaceable.
 //!
+//! A write is also pushed to the other members at once ([`Config::push_writes`], as
+//! DottedDB replicates a write to the key's replicas); sync repairs what a push missed,
+//! leaving out dots younger than [`Config::sync_grace`] whose push is likely in flight.
+//! A requester adds to its clock only the dots that arrived with a container covering
+//! them, so a lost or truncated reply never makes it claim a dot it has not seen.
+//!
 //! Every node replicates every key of its group (run one group per key range for
-//! partial replication, as DottedDB runs one per virtual node).
+//! partial replication, as DottedDB runs one per virtual node). Members are trusted to
+//! report their own clocks and watermarks truthfully (authenticate the cluster at the
+//! transport); what is checked is everything a member cannot know, such as this node's
+//! own future dots or ids nobody has heard of.
 //!
 //! # Sans-IO
 //!
