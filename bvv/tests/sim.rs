@@ -87,3 +87,81 @@ fn same_seed_same_trace() {
     assert_eq!(a.trace_hash, b.trace_hash);
     assert_eq!(a.sync_bytes, b.sync_bytes);
 }
+
+#[test]
+fn a_dead_member_blocks_truncation_until_retired() {
+    use bytes::Bytes;
+    use epidemic_bvv::scenario::{SimNode, wire};
+    use epidemic_bvv::{Bvv, Config, Event, MemoryStore};
+    use epidemic_sim::{Sim, SimConfig};
+
+    check_seeds(0..3, |seed| {
+        let mut sim: Sim<SimNode> = Sim::new(SimConfig::with_seed(seed), wire());
+        let cfg = Config {
+            sync_interval: Duration::from_millis(100),
+            gc_block_report: Duration::from_secs(2),
+            ..Config::default()
+        };
+        for id in 0..3u64 {
+            let rng = sim.fork_rng();
+            let node = Bvv::new(
+                sim.instant(),
+                id,
+                0..3,
+                cfg.clone(),
+                MemoryStore::new(),
+                rng,
+            )
+            .map_err(|e| e.to_string())?;
+            sim.add_node(id, node).map_err(|e| e.to_string())?;
+        }
+        sim.schedule_crash(Duration::from_millis(50), &2)
+            .map_err(|e| e.to_string())?;
+        for i in 0..20u32 {
+            let at = Duration::from_millis(100 + u64::from(i) * 50);
+            let node = u64::from(i % 2);
+            sim.schedule_command(at, &node, move |m: &mut SimNode, now| {
+                let key = Bytes::from(format!("k{}", i % 5));
+                let ctx = m.get(&key).context;
+                let _ = m.put(now, key, Bytes::from_static(b"v"), &ctx);
+            })
+            .map_err(|e| e.to_string())?;
+        }
+        sim.run_until(Duration::from_secs(6))
+            .map_err(|e| e.to_string())?;
+        for id in [0u64, 1] {
+            let log = sim.node(&id).map_or(0, |n| n.log().len());
+            if log != 20 {
+                return Err(format!(
+                    "node {id}: log {log}, expected all 20 dots held back"
+                ));
+            }
+        }
+        let blocked = sim
+            .events()
+            .iter()
+            .filter(|e| matches!(e.event, Event::GcBlocked { peer: 2, .. }))
+            .count();
+        if blocked < 2 {
+            return Err(format!("{blocked} GcBlocked reports"));
+        }
+        for id in [0u64, 1] {
+            sim.command(&id, |m, now| m.retire_peer(now, 2))
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+        }
+        sim.run_for(Duration::from_secs(2))
+            .map_err(|e| e.to_string())?;
+        for id in [0u64, 1] {
+            let n = sim.node(&id).ok_or("node gone")?;
+            if !n.log().is_empty() || n.store().iter().any(|(_, d)| !d.context().is_empty()) {
+                return Err(format!("node {id}: log {} after retiring", n.log().len()));
+            }
+        }
+        let (a, b) = (sim.node(&0).ok_or("0")?, sim.node(&1).ok_or("1")?);
+        if a.store() != b.store() {
+            return Err("survivors differ".into());
+        }
+        Ok::<(), String>(())
+    });
+}
