@@ -598,6 +598,10 @@ pub const LEVELS: [u32; 10] = [10, 20, 30, 40, 50, 60, 70, 80, 90, 95];
 /// The whole reproduction: the overlay's shape, then every failure level.
 #[derive(Debug, Clone, Serialize)]
 pub struct SweepReport {
+    /// Seconds per round (shuffle period).
+    pub round_secs: f64,
+    /// Milliseconds a connection takes to notice a dead peer.
+    pub failure_detection_ms: f64,
     /// The overlay before any failure.
     pub overlay: OverlayReport,
     /// One entry per failure level.
@@ -614,5 +618,10 @@ pub fn sweep(s: &Scenario, levels: &[u32]) -> Result<SweepReport, SimError> {
         .iter()
         .map(|&p| failure(s, p))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(SweepReport { overlay, failures })
+    Ok(SweepReport {
+        round_secs: s.config.shuffle_interval.as_secs_f64(),
+        failure_detection_ms: s.failure_detection.as_secs_f64() * 1e3,
+        overlay,
+        failures,
+    })
 }

@@ -163,6 +163,10 @@ fn render(r: &SweepReport) -> String {
     let mut out = overlay_table(&r.overlay);
     if !r.failures.is_empty() {
         out.push('\n');
+        out.push_str(&format!(
+            "hyparview failures (round {} s, dead peers noticed after {} ms): share killed at once, then a flood and the healing\n",
+            r.round_secs, r.failure_detection_ms
+        ));
         out.push_str(&failure_table(&r.failures));
     }
     out
@@ -233,8 +237,7 @@ fn overlay_table(o: &OverlayReport) -> String {
 
 fn failure_table(failures: &[FailureReport]) -> String {
     let mut out = String::from(
-        "hyparview failures: share killed at once, then a flood and the healing\n  \
-         failed  live   reliability ours (frozen) | paper   heal rounds ours (purge) | paper   isolated ours | iroh   components  full views  rejoins\n",
+        "  failed  live   reliability ours (frozen) | paper   heal rounds ours (purge) | paper   isolated ours | iroh   components  full views  rejoins\n",
     );
     let rounds = |r: Option<f64>| r.map_or_else(|| "never".to_string(), |r| format!("{r:.2}"));
     for f in failures {
