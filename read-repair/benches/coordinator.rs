@@ -118,6 +118,13 @@ fn bench_digest(c: &mut Criterion) {
             b.iter(|| digest(Some(black_box(&r))));
         });
     }
+    // The floor: one-shot XXH3-128 over the already-encoded bytes.
+    let r = record(1, 1024, 1);
+    let bytes = postcard::to_allocvec(&Some(&r)).expect("encodes");
+    g.throughput(Throughput::Bytes(bytes.len() as u64));
+    g.bench_function("xxh3_128_of_encoded_1x1024B", |b| {
+        b.iter(|| xxhash_rust::xxh3::xxh3_128(black_box(&bytes)));
+    });
     g.finish();
 }
 
