@@ -12,7 +12,8 @@
 //!   first in list, or lowest observed latency), digest requests to the others; a digest
 //!   is XXH3-128 of the canonical postcard encoding ([`digest()`]). If every digest matches
 //!   the data's, the read answers after one round trip; otherwise full data comes only
-//!   from the replicas whose digests differed.
+//!   from the replicas whose digests differed (Cassandra re-reads every replica it asked:
+//!   [`Config::fetch_all_on_mismatch`] does that, for comparison).
 //! * **Reconciliation** through the [`Resolver`] trait: [`LastWriteWins`] and
 //!   [`VectorResolver`] (version vectors, concurrent siblings returned to the application)
 //!   ship. Records are maps of cells, and each stale replica is sent only the cell
@@ -22,7 +23,10 @@
 //!   acknowledgements with retransmission and a timeout; late answers from replicas
 //!   outside the consistency set repaired too.
 //! * **Speculative retry** ([`SpeculativeRetry`]): a fixed delay or a percentile of
-//!   observed latency, after which one more replica is asked.
+//!   observed latency, after which one more replica is asked (a data request while no
+//!   data answer has arrived); `Always` asks one more up front. Late answers and silent
+//!   replicas feed the per-replica latency average, so the lowest-latency choice learns
+//!   to avoid a slow or dead replica.
 //!
 //! The design follows Cassandra's `AbstractReadExecutor`, `DigestResolver`,
 //! `DataResolver` and `BlockingReadRepair`/`AsyncReadRepair`; DeCandia et al., *Dynamo:
@@ -32,11 +36,15 @@
 //! # Sans IO
 //!
 //! No machine here does I/O, reads a clock or spawns anything: every input carries `now`,
-//! every output is drained with [`Machine::poll_output`](epidemic_core::Machine::poll_output), and timers are deadlines read
-//! from [`Machine::poll_timeout`](epidemic_core::Machine::poll_timeout). The wire format is the workspace's envelope (protocol id
-//! [`READ_REPAIR`](epidemic_core::codec::protocol_id::READ_REPAIR)) around postcard; the
-//! simulations run it over datagrams (losses are covered by speculative retry,
-//! retransmission of data fetches and repairs, and the read timeout).
+//! every output is drained with
+//! [`Machine::poll_output`](epidemic_core::Machine::poll_output), and timers are
+//! deadlines read from [`Machine::poll_timeout`](epidemic_core::Machine::poll_timeout).
+//! The wire format is the workspace's envelope (protocol id
+//! [`READ_REPAIR`](epidemic_core::codec::protocol_id::READ_REPAIR)) around postcard. Any
+//! transport works: the simulations run it over datagrams, where losses are covered by
+//! speculative retry, retransmission of unanswered requests and unacknowledged repairs
+//! ([`Config::retransmit_interval`]) and the read timeout; over connections,
+//! `handle_link_down` fails a read over to the next replica at once.
 //!
 //! # The run loop
 //!
