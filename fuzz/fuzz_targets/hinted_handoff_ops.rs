@@ -91,10 +91,9 @@ impl World {
         for (i, n) in self.nodes.iter_mut().enumerate() {
             while let Some(out) = n.poll_output() {
                 match out {
-                    Output::Send { to, msg } => {
-                        if self.wire.len() < 256 {
-                            self.wire.push((i as u64, to, msg));
-                        }
+                    // The wire holds at most 256 messages; the rest are lost.
+                    Output::Send { to, msg } if self.wire.len() < 256 => {
+                        self.wire.push((i as u64, to, msg));
                     }
                     Output::Event(Event::Persist(r)) => self.logs[i].apply(&r),
                     _ => {}
