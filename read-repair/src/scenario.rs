@@ -80,6 +80,9 @@ pub struct Scenario {
     pub config: Config,
     /// Every link.
     pub link: LinkConfig,
+    /// Datagrams (default) or connections (a crashed replica is then reported as a lost
+    /// link, and reads fail over at once).
+    pub transport: Transport,
     /// One slow replica: `(replica, extra delay)` from the start.
     pub slow: Option<(u64, Duration)>,
     /// Random faults on the replicas (indices into `0..replicas`); crashed replicas keep
@@ -109,6 +112,7 @@ impl Default for Scenario {
             repair: RepairMode::Blocking,
             config: Config::default(),
             link: LinkConfig::default(),
+            transport: Transport::Datagram,
             slow: None,
             faults: None,
             final_sweep: None,
@@ -208,7 +212,7 @@ pub fn run(s: &Scenario) -> Result<Report, SimError> {
     let config = SimConfig {
         seed: s.seed,
         link: s.link.clone(),
-        transport: Transport::Datagram,
+        transport: s.transport,
         ..SimConfig::default()
     };
     let mut sim: Sim<SimNode> = Sim::new(config, wire());

@@ -288,3 +288,42 @@ fn the_monotonic_check_catches_reads_without_repair() {
     });
     assert_eq!(blocking.monotonic_violations, 0);
 }
+
+#[test]
+fn over_connections_a_crashed_replica_is_failed_over_at_once() {
+    check_seeds(0..4, |seed| {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let victim = rand::RngExt::random_range(&mut rng, 0..3u64);
+        let mut plan = FaultPlan::default();
+        plan.faults.push((
+            Duration::from_millis(200),
+            epidemic_sim::plan::Fault::Crash(usize::try_from(victim).unwrap()),
+        ));
+        let r = run(&Scenario {
+            seed,
+            staleness: 0.3,
+            transport: epidemic_sim::Transport::Connection {
+                failure_detection: Duration::from_millis(50),
+            },
+            faults: Some(plan),
+            config: Config {
+                speculative_retry: SpeculativeRetry::Never,
+                data_replica: DataReplica::First,
+                ..Config::default()
+            },
+            ..Scenario::default()
+        });
+        // Every read completes: QUORUM of 3 survives one crash, and a read waiting on the
+        // crashed replica moves to the third as soon as the link is reported down.
+        if r.failed > 0 || r.done < 250 || r.monotonic_violations > 0 {
+            return Err(format!(
+                "victim {victim}: {} failed, {} done, {} violations, p99 {:.0} ms",
+                r.failed, r.done, r.monotonic_violations, r.latency_ms[2]
+            ));
+        }
+        if r.latency_ms[3] > 300.0 {
+            return Err(format!("slowest read {:.0} ms", r.latency_ms[3]));
+        }
+        Ok(())
+    });
+}
