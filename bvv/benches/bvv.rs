@@ -100,6 +100,7 @@ fn benches(c: &mut Criterion) {
                 now,
                 1,
                 Message::SyncRequest {
+                    request: 0,
                     clock: behind.clone(),
                 },
             );

@@ -26,6 +26,8 @@ pub struct SyncEntry {
 /// The first message of a sync reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncReply {
+    /// The requester's number of the request this answers (echoed).
+    pub request: u32,
     /// The replier's number for this reply (so the chunks of one reply are matched).
     pub session: u32,
     /// How many messages the reply has, this one included.
@@ -47,6 +49,8 @@ pub struct SyncReply {
 pub enum Message {
     /// "Here is my node clock: send what I miss." Starts a sync.
     SyncRequest {
+        /// The requester's number for this request, echoed in the reply.
+        request: u32,
         /// The requester's node clock.
         clock: NodeClock,
     },
@@ -54,6 +58,8 @@ pub enum Message {
     SyncReply(SyncReply),
     /// A further message of a reply split at the size bound.
     SyncMore {
+        /// The request this answers (echoed).
+        request: u32,
         /// The reply's session.
         session: u32,
         /// This message's index (1 ..= total − 1).
@@ -98,9 +104,9 @@ mod tests {
         for c in [1, 2, 3, 5, 6, 8] {
             clock.add(Dot::new(7, c));
         }
-        let req = Message::SyncRequest { clock };
-        // envelope (6, 1), variant 0, one entry: id 7, base 3, one word 0b10110.
-        assert_eq!(encode(&req).unwrap(), [6, 1, 0, 1, 7, 3, 1, 0b10110]);
+        let req = Message::SyncRequest { request: 5, clock };
+        // envelope (6, 1), variant 0, request 5, one entry: id 7, base 3, one word 0b10110.
+        assert_eq!(encode(&req).unwrap(), [6, 1, 0, 5, 1, 7, 3, 1, 0b10110]);
         let mut dcc = Dcc::new();
         dcc.add(Dot::new(2, 1), Bytes::from_static(b"v"));
         let push = Message::Push {
@@ -121,7 +127,7 @@ mod tests {
     fn unnormalised_clock_is_malformed() {
         // base 3, bitmap 0b1: the lowest bit should have folded into the base.
         assert_eq!(
-            decode::<Message>(&[6, 1, 0, 1, 7, 3, 1, 1]),
+            decode::<Message>(&[6, 1, 0, 0, 1, 7, 3, 1, 1]),
             Err(DecodeError::Malformed)
         );
     }

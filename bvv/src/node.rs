@@ -159,7 +159,8 @@ pub struct Bvv<S, R> {
     pub(crate) sessions: BTreeMap<(NodeId, u32), FullProgress>,
     /// The clock sent with the last request to each member, to tell a replier's waste
     /// from a race (at most one per member).
-    pub(crate) requested: BTreeMap<NodeId, NodeClock>,
+    pub(crate) requested: BTreeMap<NodeId, (u32, NodeClock)>,
+    pub(crate) next_request: u32,
     /// Dots logged within the last [`Config::sync_grace`], oldest first, with a set for
     /// lookups (bounded by [`Config::max_log_entries`]).
     pub(crate) recent: VecDeque<(Instant, Dot)>,
@@ -220,6 +221,7 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
             next_session: 0,
             sessions: BTreeMap::new(),
             requested: BTreeMap::new(),
+            next_request: 0,
             recent: VecDeque::new(),
             recent_set: HashSet::new(),
             next_sync,
@@ -574,10 +576,14 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
 
     fn start_sync(&mut self, peer: NodeId) {
         self.stats.syncs_started += 1;
-        self.requested.insert(peer, self.durable.clock.clone());
+        let request = self.next_request;
+        self.next_request = self.next_request.wrapping_add(1);
+        self.requested
+            .insert(peer, (request, self.durable.clock.clone()));
         self.out.push_back(Output::Send {
             to: peer,
             msg: Message::SyncRequest {
+                request,
                 clock: self.durable.clock.clone(),
             },
         });

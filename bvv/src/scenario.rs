@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use epidemic_core::codec::body_len;
+use epidemic_sim::plan::FaultPlan;
 use epidemic_sim::{LinkConfig, Loss, Measured, Meter, Sim, SimConfig, SimError, Wire};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -77,6 +78,9 @@ pub struct Scenario {
     pub converge_limit: Duration,
     /// How often the log size is sampled (and convergence checked).
     pub sample_every: Duration,
+    /// Further faults during the write window (crashes, restarts, partitions, lossy or
+    /// slow links), undone when the network heals.
+    pub plan: FaultPlan,
     /// The seed.
     pub seed: u64,
 }
@@ -98,6 +102,7 @@ impl Default for Scenario {
             value_bytes: 16,
             converge_limit: Duration::from_secs(120),
             sample_every: Duration::from_millis(200),
+            plan: FaultPlan::default(),
             seed: 0,
         }
     }
@@ -320,6 +325,8 @@ pub fn run(s: &Scenario) -> Result<Report, SimError> {
         sim.schedule_restart(at + s.down_for, &node)?;
     }
 
+    s.plan.apply(&mut sim, &ids)?;
+
     // The write window, sampling the log.
     let mut series: Vec<(f64, usize)> = Vec::new();
     let mut state_peak = 0usize;
@@ -354,7 +361,22 @@ pub fn run(s: &Scenario) -> Result<Report, SimError> {
         sample(&sim, &mut series, &mut state_peak);
     }
 
-    // Heal and converge.
+    // Heal and converge: undo every fault of the plan.
+    let now = sim.now();
+    sim.schedule_heal(now);
+    for i in s.plan.left_crashed() {
+        if let Some(peer) = ids.get(i) {
+            sim.schedule_restart(now, peer)?;
+        }
+    }
+    for &a in &ids {
+        sim.schedule_slow(now, &a, Duration::ZERO)?;
+        for &b in &ids {
+            if a != b {
+                sim.schedule_link(now, &a, &b, None)?;
+            }
+        }
+    }
     sim.set_filter(None);
     sim.set_default_link(LinkConfig {
         loss: Loss::None,

@@ -25,6 +25,15 @@ use crate::message::{Message, SyncEntry, SyncReply};
 use crate::node::{Bvv, Event, FullProgress};
 use crate::storage::Storage;
 
+/// Where a received entry came from.
+#[derive(Clone, Copy)]
+enum Origin<'a> {
+    /// A pushed write.
+    Push,
+    /// A sync reply, with the clock its request carried (`None`: a stale reply).
+    Reply(Option<&'a NodeClock>),
+}
+
 /// Bytes reserved for a message's fixed fields (variant, session, index/total, flag and
 /// the entries' length prefix), each at most a 5-byte varint.
 const FIXED_OVERHEAD: usize = 24;
@@ -38,16 +47,17 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
         self.last_heard.insert(from, now);
         self.expire_recent(now);
         match msg {
-            Message::SyncRequest { clock } => self.on_sync_request(from, &clock),
+            Message::SyncRequest { request, clock } => self.on_sync_request(from, request, &clock),
             Message::SyncReply(reply) => self.on_sync_reply(from, reply),
             Message::SyncMore {
+                request,
                 session,
                 index,
                 entries,
-            } => self.on_sync_more(from, session, index, entries),
+            } => self.on_sync_more(from, request, session, index, entries),
             Message::Push { entries } => {
                 for e in entries {
-                    self.apply_entry(e, None);
+                    self.apply_entry(e, Origin::Push);
                 }
                 self.collect_garbage();
             }
@@ -80,7 +90,7 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
         }
     }
 
-    fn on_sync_request(&mut self, from: NodeId, theirs: &NodeClock) {
+    fn on_sync_request(&mut self, from: NodeId, request: u32, theirs: &NodeClock) {
         if self.claims_my_future(theirs) {
             self.stats.dropped_hostile += 1;
             return;
@@ -129,7 +139,7 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
                 SyncEntry { key, dots, dcc }
             })
             .collect();
-        self.send_reply(from, full, entries);
+        self.send_reply(from, request, full, entries);
         if full {
             self.stats.full_transfers_sent += 1;
         }
@@ -137,7 +147,7 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
     }
 
     /// Splits `entries` into messages under the size bound and queues them.
-    fn send_reply(&mut self, to: NodeId, full: bool, entries: Vec<SyncEntry>) {
+    fn send_reply(&mut self, to: NodeId, request: u32, full: bool, entries: Vec<SyncEntry>) {
         let d = &self.durable;
         let limit = self.config.max_message_bytes - ENVELOPE_LEN - FIXED_OVERHEAD;
         let first_fixed = d.clock.wire_len() + body_len(&d.watermark);
@@ -166,6 +176,7 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
         let mut chunks = chunks.into_iter();
         let first = chunks.next().unwrap_or_default();
         let mut msgs = vec![Message::SyncReply(SyncReply {
+            request,
             session,
             total,
             full,
@@ -176,6 +187,7 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
         for (i, entries) in chunks.enumerate() {
             let index = u32::try_from(i + 1).unwrap_or(u32::MAX);
             msgs.push(Message::SyncMore {
+                request,
                 session,
                 index,
                 entries,
@@ -195,11 +207,7 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
             return;
         }
         self.learn_watermark(from, &reply.clock, Some(&reply.watermark));
-        let sent = self.requested.remove(&from).unwrap_or_default();
-        for e in reply.entries {
-            self.apply_entry(e, Some(&sent));
-        }
-        self.requested.insert(from, sent);
+        self.apply_reply_entries(from, reply.request, reply.entries);
         let key = (from, reply.session);
         if reply.full {
             let p = self.session(key);
@@ -213,16 +221,19 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
         self.collect_garbage();
     }
 
-    fn on_sync_more(&mut self, from: NodeId, session: u32, index: u32, entries: Vec<SyncEntry>) {
+    fn on_sync_more(
+        &mut self,
+        from: NodeId,
+        request: u32,
+        session: u32,
+        index: u32,
+        entries: Vec<SyncEntry>,
+    ) {
         if index == 0 {
             self.stats.dropped_hostile += 1;
             return;
         }
-        let sent = self.requested.remove(&from).unwrap_or_default();
-        for e in entries {
-            self.apply_entry(e, Some(&sent));
-        }
-        self.requested.insert(from, sent);
+        self.apply_reply_entries(from, request, entries);
         let key = (from, session);
         let p = self.session(key);
         if p.clock.is_none() || index < p.total {
@@ -276,9 +287,22 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
             .push_back(Output::Event(Event::FullTransfer { peer: key.0 }));
     }
 
-    /// Merges one received container and records the dots named with it. `sent` is the
-    /// clock this node sent with its request, for a reply's entries.
-    fn apply_entry(&mut self, e: SyncEntry, sent: Option<&NodeClock>) {
+    /// Applies a reply's entries, with the clock the answered request carried when it is
+    /// the latest request to that peer (else the reply is stale: a slow or duplicated
+    /// message).
+    fn apply_reply_entries(&mut self, from: NodeId, request: u32, entries: Vec<SyncEntry>) {
+        let sent = self.requested.remove(&from);
+        let clock = sent.as_ref().filter(|(r, _)| *r == request).map(|(_, c)| c);
+        for e in entries {
+            self.apply_entry(e, Origin::Reply(clock));
+        }
+        if let Some(s) = sent {
+            self.requested.insert(from, s);
+        }
+    }
+
+    /// Merges one received container and records the dots named with it.
+    fn apply_entry(&mut self, e: SyncEntry, origin: Origin<'_>) {
         let me = self.durable.id;
         let my_base = self.durable.clock.base(me);
         let d = &self.durable;
@@ -329,9 +353,9 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
             .iter()
             .map(|(d, _)| *d)
             .eq(before.iter().copied());
-        match sent {
-            None => self.stats.push_entries_received += 1,
-            Some(sent) => {
+        match origin {
+            Origin::Push => self.stats.push_entries_received += 1,
+            Origin::Reply(sent) => {
                 self.stats.entries_received += 1;
                 if e.dots.is_empty() {
                     self.stats.entries_full += 1;
@@ -339,7 +363,7 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
                     self.stats.entries_changed += 1;
                 } else if new_dots > 0 {
                     self.stats.entries_causal_only += 1;
-                } else if e.dots.iter().all(|&d| sent.contains(d)) {
+                } else if sent.is_some_and(|c| e.dots.iter().all(|&d| c.contains(d))) {
                     self.stats.entries_redundant += 1;
                 } else {
                     self.stats.entries_raced += 1;

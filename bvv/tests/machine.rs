@@ -84,7 +84,7 @@ fn the_timer_sends_one_clock_to_one_member() {
     let out = drain(&mut n);
     assert_eq!(out.len(), 1);
     assert!(
-        matches!(&out[0], Output::Send { to: 1 | 2, msg: Message::SyncRequest { clock } } if clock.is_empty())
+        matches!(&out[0], Output::Send { to: 1 | 2, msg: Message::SyncRequest { clock, .. } } if clock.is_empty())
     );
     assert_eq!(n.poll_timeout(), Some(at + Duration::from_secs(1)));
 }
@@ -130,7 +130,14 @@ fn hostile_messages_are_dropped_and_counted() {
     let mut lie = NodeClock::new();
     assert!(lie.add(Dot::new(0, 1)));
     assert!(lie.add(Dot::new(0, 2)));
-    n.handle_message(t, 1, Message::SyncRequest { clock: lie.clone() });
+    n.handle_message(
+        t,
+        1,
+        Message::SyncRequest {
+            request: 0,
+            clock: lie.clone(),
+        },
+    );
     assert!(drain(&mut n).is_empty());
     // An entry naming a dot its container does not cover, and one naming our future.
     let bad = |dot: Dot| SyncEntry {
@@ -177,6 +184,7 @@ fn hostile_messages_are_dropped_and_counted() {
         t,
         1,
         Message::SyncReply(SyncReply {
+            request: 0,
             session: 0,
             total: 1,
             full: true,
@@ -190,6 +198,7 @@ fn hostile_messages_are_dropped_and_counted() {
         t,
         9,
         Message::SyncRequest {
+            request: 0,
             clock: NodeClock::new(),
         },
     );
@@ -203,9 +212,9 @@ fn hostile_messages_are_dropped_and_counted() {
 
 #[test]
 fn hostile_bytes_never_decode_into_a_huge_bitmap() {
-    // A SyncRequest with one entry (id 7, base 3) and `words` bitmap words of value 2.
+    // A SyncRequest (request 0) with one entry (id 7, base 3) and `words` bitmap words of value 2.
     let request = |words: usize, varint: &[u8]| {
-        let mut bytes = vec![6, 1, 0, 1, 7, 3];
+        let mut bytes = vec![6, 1, 0, 0, 1, 7, 3];
         bytes.extend_from_slice(varint);
         bytes.extend(std::iter::repeat_n(2u8, words));
         decode::<Message>(&bytes)
@@ -323,6 +332,7 @@ fn a_silent_member_blocks_truncation_is_reported_and_can_be_retired() {
         at,
         2,
         Message::SyncRequest {
+            request: 0,
             clock: NodeClock::new(),
         },
     );
@@ -394,10 +404,11 @@ fn durable_state_survives_a_restart() {
     );
     assert_eq!(
         encode(&Message::SyncRequest {
+            request: 0,
             clock: r.clock().clone()
         })
         .unwrap()
         .len(),
-        7
+        8
     );
 }

@@ -81,6 +81,33 @@ fn without_faults_sync_ships_no_key_twice() {
 }
 
 #[test]
+fn replicas_converge_under_random_fault_plans() {
+    use epidemic_sim::plan::{FaultPlan, PlanShape};
+    use rand::SeedableRng;
+    check_seeds(0..6, |seed| {
+        let shape = PlanShape {
+            nodes: 4,
+            horizon: Duration::from_secs(3),
+            max_faults: 10,
+            restarts: true,
+            protected: 0,
+        };
+        let plan = FaultPlan::random(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed), &shape);
+        let s = Scenario {
+            plan,
+            crashes: 0,
+            ..small(seed)
+        };
+        let r = scenario::run(&s).map_err(|e| e.to_string())?;
+        r.check()?;
+        if r.keys_redundant > 0 {
+            return Err(format!("{} redundant keys", r.keys_redundant));
+        }
+        Ok::<(), String>(())
+    });
+}
+
+#[test]
 fn same_seed_same_trace() {
     let a = scenario::run(&small(3)).unwrap();
     let b = scenario::run(&small(3)).unwrap();
