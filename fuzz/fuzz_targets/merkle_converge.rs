@@ -46,6 +46,8 @@ fuzz_target!(|input: Input| {
         max_message_bytes: if input.small_messages { 120 } else { 60_000 },
         max_step_bytes: 1 << 20,
         riblt_item_budget: 16,
+        item_cost_bytes: 10.0,
+        round_trip_cost_bytes: 0.0,
         ..Config::default()
     };
     let ra = Replica::in_memory(config.shape);

@@ -1,12 +1,17 @@
-//! Criterion benches: tree build and incremental update, the raw hash beside them, diff
-//! of two replicas, and RIBLT encode/decode per difference.
+//! Criterion benches: tree build and incremental update, the raw hash beside them, a whole
+//! diff session between two replicas, and RIBLT encode/decode per difference.
 #![allow(missing_docs)]
 
 use std::hint::black_box;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use std::time::Instant;
+
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use epidemic_core::{Machine, Output};
 use epidemic_merkle::riblt::{Decoder, Encoder};
-use epidemic_merkle::{Item, ItemHasher, MerkleTree, Replica, Shape, Xxh3};
+use epidemic_merkle::{
+    Config, Event, Item, ItemHasher, MerkleSync, MerkleTree, Method, Replica, Shape, Xxh3,
+};
 
 const N: u64 = 100_000;
 
@@ -104,5 +109,74 @@ fn riblt(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, tree, riblt);
+/// One whole session between two in-memory replicas, driven without a network.
+fn session(a: &mut MerkleSync<u64>, b: &mut MerkleSync<u64>, now: Instant) -> usize {
+    a.sync(now, 2).expect("room");
+    let mut found = 0;
+    loop {
+        let mut moved = false;
+        for me in [1u64, 2] {
+            let (m, other) = if me == 1 {
+                (&mut *a, &mut *b)
+            } else {
+                (&mut *b, &mut *a)
+            };
+            while let Some(out) = m.poll_output() {
+                match out {
+                    Output::Send { msg, .. } => {
+                        other.handle_message(now, me, msg);
+                        moved = true;
+                    }
+                    Output::Event(Event::Synced { to_send, .. }) => found += to_send.len(),
+                    _ => {}
+                }
+            }
+        }
+        if !moved {
+            return found;
+        }
+    }
+}
+
+fn diff(c: &mut Criterion) {
+    let mut g = c.benchmark_group("diff");
+    g.sample_size(10);
+    let base = items(N, 0);
+    #[allow(clippy::disallowed_methods)] // benches own the clock
+    let now = Instant::now();
+    for (name, method) in [("planned", Method::Planned), ("tree", Method::Tree)] {
+        for d in [10u64, 1000] {
+            let config = Config {
+                method,
+                ..Config::default()
+            };
+            let ra = Replica::from_items(Shape::default(), Xxh3::default(), base.iter().copied());
+            let mut rb = ra.clone();
+            for i in &base[..d as usize] {
+                rb.insert(i.key, i.digest + 1);
+            }
+            g.throughput(Throughput::Elements(d));
+            g.bench_with_input(
+                BenchmarkId::new(format!("{name}_session_100k"), d),
+                &d,
+                |bch, _| {
+                    bch.iter_batched(
+                        || {
+                            let a = MerkleSync::with_salt(config.clone(), ra.clone(), 1)
+                                .expect("valid");
+                            let b = MerkleSync::with_salt(config.clone(), rb.clone(), 2)
+                                .expect("valid");
+                            (a, b)
+                        },
+                        |(mut a, mut b)| black_box(session(&mut a, &mut b, now)),
+                        BatchSize::LargeInput,
+                    );
+                },
+            );
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, tree, riblt, diff);
 criterion_main!(benches);

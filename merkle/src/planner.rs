@@ -14,13 +14,15 @@
 //! * **descending** a level: `9` bytes per child of each differing node, one round trip,
 //!   and a sketch over fewer items (less CPU) afterwards.
 //!
-//! A sketch's bytes do not depend on how many items it covers, so descending only buys
-//! CPU: the planner descends while the differing subtrees hold more items than
-//! [`Config::riblt_item_budget`](crate::Config::riblt_item_budget) and the next level's
-//! hashes cost less than a quarter of the sketch (or every node compared differs, so the
-//! estimate says nothing yet); it sends lists when they are cheaper than
-//! the sketch, and a sketch otherwise. Few differences in a huge dataset therefore cost a
-//! level or two of hashes and a sketch proportional to the differences.
+//! A sketch's bytes do not depend on how many items it covers, so descending buys CPU,
+//! paid in bytes and a round trip. The planner prices CPU in bytes too: encoding and
+//! decoding the items beyond [`Costs::item_budget`] costs [`Costs::item_bytes`] each, and a
+//! round trip [`Costs::round_trip_bytes`]. It descends while the next level's hashes and
+//! round trip cost less than the encoding they save (the differing children hold about
+//! `min(1, d / (k · fanout))` of the items below the differing nodes); otherwise it sends
+//! lists when they are cheaper than the sketch, and a sketch over the differing subtrees
+//! when not. Few differences in a huge dataset therefore cost a level or two of hashes and
+//! a sketch proportional to the differences, over a few thousand items.
 
 use serde::{Deserialize, Serialize};
 
@@ -106,9 +108,20 @@ pub fn first_batch(differences: f64, max: u64) -> u64 {
     (want as u64).clamp(1, max.max(1))
 }
 
+/// What the planner weighs CPU and latency against, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Costs {
+    /// Items a sketch may cover for free (a few milliseconds of encoding).
+    pub item_budget: usize,
+    /// Bytes one more item to encode and decode is worth.
+    pub item_bytes: f64,
+    /// Bytes one more round trip is worth.
+    pub round_trip_bytes: f64,
+}
+
 /// The decision after a comparison, for `method`.
 #[must_use]
-pub fn decide(method: Method, c: &Comparison, riblt_item_budget: usize) -> Next {
+pub fn decide(method: Method, c: &Comparison, costs: &Costs) -> Next {
     let at_leaves = c.level >= c.depth;
     match method {
         Method::Full => Next::Lists,
@@ -119,16 +132,19 @@ pub fn decide(method: Method, c: &Comparison, riblt_item_budget: usize) -> Next 
             let d = estimate_differences(c.compared, c.differing);
             let sketch = SYMBOL_BYTES * SYMBOLS_PER_ITEM * estimate_items(d);
             let lists = ITEM_BYTES * (c.items_below + d);
-            if lists <= sketch {
-                return Next::Lists;
+            if !at_leaves {
+                let children = f64::from(c.fanout) * c.differing as f64;
+                let below_next = c.items_below * (d / children).min(1.0);
+                let budget = costs.item_budget as f64;
+                let cpu = |items: f64| costs.item_bytes * (items - budget).max(0.0);
+                let saved = cpu(c.items_below) - cpu(below_next);
+                let descend = HASH_BYTES * children + costs.round_trip_bytes;
+                if descend < saved {
+                    return Next::Descend;
+                }
             }
-            let descend = HASH_BYTES * f64::from(c.fanout) * c.differing as f64;
-            // When every node compared differs the estimate is only a lower bound (at the
-            // root it is no estimate at all): then the CPU bound alone decides.
-            let saturated = c.differing >= c.compared;
-            let cheap = saturated || descend <= sketch / 4.0;
-            if !at_leaves && c.items_below > riblt_item_budget as f64 && cheap {
-                Next::Descend
+            if lists <= sketch {
+                Next::Lists
             } else {
                 Next::Riblt
             }
@@ -139,6 +155,12 @@ pub fn decide(method: Method, c: &Comparison, riblt_item_budget: usize) -> Next 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const COSTS: Costs = Costs {
+        item_budget: 65_536,
+        item_bytes: 0.5,
+        round_trip_bytes: 1_000.0,
+    };
 
     fn cmp(level: u8, compared: usize, differing: usize, items_below: f64) -> Comparison {
         Comparison {
@@ -164,22 +186,34 @@ mod tests {
     fn few_differences_in_a_big_set_descend_then_sketch() {
         // 10^6 items, one difference: the root differs, descend; at level 1 one of 16
         // differs, 62,500 items below, within the budget: sketch.
-        let budget = 65_536;
         assert_eq!(
-            decide(Method::Planned, &cmp(0, 1, 1, 1e6), budget),
+            decide(Method::Planned, &cmp(0, 1, 1, 1e6), &COSTS),
             Next::Descend
         );
         assert_eq!(
-            decide(Method::Planned, &cmp(1, 16, 1, 62_500.0), budget),
+            decide(Method::Planned, &cmp(1, 16, 1, 62_500.0), &COSTS),
             Next::Riblt
         );
+        // 10^7 items, 100 differences, 83 of 256 nodes differ at level 2: descending saves
+        // encoding three million items for 11 KB of hashes.
+        assert_eq!(
+            decide(Method::Planned, &cmp(2, 256, 83, 3.2e6), &COSTS),
+            Next::Descend
+        );
+        // 10^6 items, 10,000 differences, 3,700 of 4,096 differ at level 3: the next
+        // level's hashes (470 KB) cost more than the encoding they save.
+        let deep = Comparison {
+            depth: 5,
+            ..cmp(3, 4_096, 3_700, 9e5)
+        };
+        assert_eq!(decide(Method::Planned, &deep, &COSTS), Next::Riblt);
     }
 
     #[test]
     fn everything_differing_means_lists() {
         // 1,000 items, every leaf differs: the lists are cheaper than a sketch.
         assert_eq!(
-            decide(Method::Planned, &cmp(4, 65_536, 1_000, 1_000.0), 1 << 16),
+            decide(Method::Planned, &cmp(4, 65_536, 1_000, 1_000.0), &COSTS),
             Next::Lists
         );
     }
@@ -187,10 +221,13 @@ mod tests {
     #[test]
     fn forced_methods_do_what_they_say() {
         let c = cmp(2, 256, 3, 1e5);
-        assert_eq!(decide(Method::Tree, &c, 0), Next::Descend);
-        assert_eq!(decide(Method::Tree, &cmp(4, 1, 1, 1.0), 0), Next::Lists);
-        assert_eq!(decide(Method::Riblt, &c, 0), Next::Riblt);
-        assert_eq!(decide(Method::Full, &c, 0), Next::Lists);
+        assert_eq!(decide(Method::Tree, &c, &COSTS), Next::Descend);
+        assert_eq!(
+            decide(Method::Tree, &cmp(4, 1, 1, 1.0), &COSTS),
+            Next::Lists
+        );
+        assert_eq!(decide(Method::Riblt, &c, &COSTS), Next::Riblt);
+        assert_eq!(decide(Method::Full, &c, &COSTS), Next::Lists);
         assert_eq!(first_batch(0.0, 100), 4);
         assert_eq!(first_batch(1e9, 100), 100);
     }

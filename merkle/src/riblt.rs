@@ -96,9 +96,13 @@ impl Mapping {
     fn advance(&mut self) {
         self.prng = self.prng.wrapping_mul(0xda94_2042_e4dd_58b5);
         let r = self.prng as f64;
-        let gap = ((self.next as f64 + 1.5) * (4_294_967_296.0 / (r + 1.0).sqrt() - 1.0)).ceil();
-        // A float-to-int cast saturates; a gap of at least one keeps the walk moving.
-        self.next = self.next.saturating_add((gap as u64).max(1));
+        let x = (self.next as f64 + 1.5) * (4_294_967_296.0 / (r + 1.0).sqrt() - 1.0);
+        // ceil(x) by hand: `f64::ceil` is a libm call on baseline x86-64, and this is the
+        // encoder's hot loop. A float-to-int cast saturates; a gap of at least one keeps
+        // the walk moving.
+        let floor = x as u64;
+        let gap = if (floor as f64) < x { floor + 1 } else { floor };
+        self.next = self.next.saturating_add(gap.max(1));
     }
 }
 

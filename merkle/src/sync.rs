@@ -635,7 +635,7 @@ where
             items_below: n * nodes.len() as f64 / f64::from(shape.nodes_at(level)),
         };
         let diff = bitmap(set.len(), differing.iter().copied());
-        let mut next = planner::decide(s.method, &c, self.config.riblt_item_budget);
+        let mut next = planner::decide(s.method, &c, &self.config.costs());
         if next == Next::Descend && level >= shape.depth {
             next = Next::Lists;
         }

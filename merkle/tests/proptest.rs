@@ -76,7 +76,10 @@ proptest! {
         let config = Config {
             shape: Shape { fanout_bits, depth },
             method,
+            // Cheap round trips, dear CPU: the planner descends even in small trees.
             riblt_item_budget: 50,
+            item_cost_bytes: 10.0,
+            round_trip_cost_bytes: 0.0,
             ..Config::default()
         };
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
