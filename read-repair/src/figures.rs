@@ -93,6 +93,9 @@ pub struct LatencyRow {
     pub speculative: u64,
     /// Reads failed.
     pub failed: u64,
+    /// The latency CDF: (ms, share of completed reads done by then).
+    #[serde(skip)]
+    pub cdf: Vec<(f64, f64)>,
 }
 
 /// Monotonic-read violations by repair mode.
@@ -309,10 +312,22 @@ fn latency_row(
         },
         ..read_only(o)
     })?;
+    let mut ms: Vec<f64> = r
+        .completed
+        .iter()
+        .map(|x| x.finished.saturating_sub(x.started).as_secs_f64() * 1e3)
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    let n = ms.len().max(1) as f64;
+    let cdf = (0u32..)
+        .zip(&ms)
+        .map(|(i, &x)| (x, f64::from(i + 1) / n))
+        .collect();
     Ok(LatencyRow {
         case: case.into(),
         latency_ms: r.latency_ms,
         speculative: r.speculative_retries,
         failed: r.failed,
+        cdf,
     })
 }

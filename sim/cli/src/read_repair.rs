@@ -3,12 +3,13 @@
 //! reads against full data reads, client-visible round trips, repair bytes with minimal
 //! cell diffs against whole-record repair, latency under one slow replica with and without
 //! speculative retry, and monotonic-read violations by repair mode, beside Cassandra's
-//! behaviour.
+//! behaviour. `--plot FILE.svg` draws the latency CDFs.
 
 use std::time::Duration;
 
 use clap::Args;
 use epidemic_read_repair::figures::{self, FigureOptions, Figures};
+use epidemic_sim::plot::{self, Series};
 
 use crate::common::{Global, LinkArgs, emit, table};
 
@@ -57,6 +58,26 @@ pub(crate) fn run(g: &Global, args: &ReadRepairArgs) -> Result<(), String> {
         seed: g.seed,
     };
     let f = figures::figures(&options).map_err(|e| e.to_string())?;
+    if let Some(path) = &g.plot {
+        let series: Vec<Series> = f
+            .latency
+            .iter()
+            .map(|r| Series {
+                label: r.case.clone(),
+                points: r.cdf.clone(),
+            })
+            .collect();
+        plot::share_curve(
+            path,
+            &format!(
+                "QUORUM read latency CDF, RF 3, data replica {} ms slow",
+                args.slow_ms
+            ),
+            "read latency (ms)",
+            "share of reads done",
+            &series,
+        )?;
+    }
     emit(g, &f, || render(&f, args))
 }
 
