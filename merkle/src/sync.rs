@@ -388,7 +388,11 @@ where
                     return;
                 }
                 self.stats.accepted += 1;
-                Session::new(self.config.method, Phase::New, 0, 0)
+                let mut s = Session::new(self.config.method, Phase::New, 0, 0);
+                // An open that never completes (fragments lost, or a peer that opens and
+                // leaves) must not hold a session slot forever: the linger timer frees it.
+                self.arm(now, &key, &mut s, true);
+                s
             }
             None => {
                 self.stats.unknown_session += 1;
@@ -787,6 +791,11 @@ where
             };
             s.timer = None;
             if matches!(s.phase, Phase::Finished) {
+                continue;
+            }
+            if s.cached.is_empty() {
+                // A responder whose open never completed: nothing to retransmit.
+                self.fail(now, key, &s, FailReason::Timeout);
                 continue;
             }
             if s.retries < self.config.max_retries {

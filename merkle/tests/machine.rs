@@ -475,3 +475,42 @@ fn early_timeouts_and_clocks_going_back_are_harmless() {
     a.handle_timeout(deadline);
     assert_eq!(drain(&mut a).0.len(), 1, "one retransmission");
 }
+
+#[test]
+fn an_open_that_never_completes_frees_its_slot() {
+    let c = Config {
+        max_sessions: 1,
+        ..Config::default()
+    };
+    let mut b = node(&c, 2, []);
+    let now = t0();
+    let half = Message::Fragment(Fragment {
+        session: 5,
+        from_initiator: true,
+        step: 0,
+        kind: StepKind::Open,
+        index: 0,
+        count: 2,
+        data: Bytes::from_static(&[0]),
+    });
+    b.handle_message(now, 1, half);
+    assert_eq!(drain(&mut b).0.len(), 0);
+    assert_eq!(b.sessions(), 1);
+    let t = b
+        .poll_timeout()
+        .expect("the half-open session has a deadline");
+    b.handle_timeout(t);
+    let (sends, events) = drain(&mut b);
+    assert!(sends.is_empty());
+    assert!(matches!(
+        events[..],
+        [Event::Failed {
+            reason: FailReason::Timeout,
+            initiator: false,
+            session: 5,
+            ..
+        }]
+    ));
+    assert_eq!(b.sessions(), 0);
+    assert_eq!(b.poll_timeout(), None);
+}
