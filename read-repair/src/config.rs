@@ -78,7 +78,11 @@ pub enum SpeculativeRetry {
     /// When the level is not met this long after the requests went out (Cassandra's `50ms`).
     Fixed(Duration),
     /// When the level is not met after this percentile of the observed response latency
-    /// (Cassandra's `99PERCENTILE`). Until enough samples exist, [`Config::speculative_floor`].
+    /// (Cassandra's `99PERCENTILE`), never less than [`Config::speculative_floor`]. Until
+    /// 16 samples exist, [`Config::speculative_initial`] or the floor itself: early reads speculate eagerly, so the window
+    /// learns the latency of the answers reads completed with. (Cassandra starts from half
+    /// the read timeout; with a persistently slow first replica its percentile then
+    /// learns the slow latency as normal and never speculates.)
     Percentile(f64),
 }
 
@@ -99,9 +103,12 @@ pub struct Config {
     pub read_timeout: Duration,
     /// Speculative retry policy. Cassandra's table default: `99PERCENTILE`.
     pub speculative_retry: SpeculativeRetry,
-    /// The least speculation delay, and the delay before enough latency samples exist.
+    /// The least percentile speculation delay, and the delay before enough samples exist.
     /// Ours: 10 ms, a few LAN round trips.
     pub speculative_floor: Duration,
+    /// The percentile delay before enough samples exist, if not the floor: Cassandra uses
+    /// half the read timeout. Ours: `None` (the floor).
+    pub speculative_initial: Option<Duration>,
     /// Latency samples kept for the percentile. Ours: 256, a window of recent responses
     /// (Cassandra keeps a decaying histogram).
     pub latency_samples: usize,
@@ -138,6 +145,7 @@ impl Default for Config {
             read_timeout: Duration::from_secs(5),
             speculative_retry: SpeculativeRetry::Percentile(0.99),
             speculative_floor: Duration::from_millis(10),
+            speculative_initial: None,
             latency_samples: 256,
             data_replica: DataReplica::LowestLatency,
             digest_reads: true,

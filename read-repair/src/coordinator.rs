@@ -333,7 +333,8 @@ where
             SpeculativeRetry::Never | SpeculativeRetry::Always => None,
             SpeculativeRetry::Fixed(d) => Some(d),
             SpeculativeRetry::Percentile(p) => {
-                Some(self.latency.percentile(p).map_or(floor, |d| d.max(floor)))
+                let initial = self.config.speculative_initial.unwrap_or(floor);
+                Some(self.latency.percentile(p).map_or(initial, |d| d.max(floor)))
             }
         }
     }

@@ -159,6 +159,8 @@ pub fn figures(o: &FigureOptions) -> Result<Figures, SimError> {
                     level,
                     config: Config {
                         digest_reads,
+                        // Speculative requests would blur the comparison.
+                        speculative_retry: SpeculativeRetry::Never,
                         ..Config::default()
                     },
                     ..base.clone()
@@ -246,6 +248,16 @@ pub fn figures(o: &FigureOptions) -> Result<Figures, SimError> {
             SpeculativeRetry::Fixed(Duration::from_millis(50)),
         )?,
         slow("slow replica, always", true, SpeculativeRetry::Always)?,
+        latency_row_with(
+            o,
+            "slow replica, 99th percentile, Cassandra's start (timeout / 2)",
+            Config {
+                speculative_retry: SpeculativeRetry::Percentile(0.99),
+                speculative_initial: Some(Config::default().read_timeout / 2),
+                data_replica: DataReplica::First,
+                ..Config::default()
+            },
+        )?,
         latency_row(
             o,
             "slow replica, lowest-latency data replica, 99th percentile",
@@ -303,15 +315,35 @@ fn latency_row(
     speculative_retry: SpeculativeRetry,
     data_replica: DataReplica,
 ) -> Result<LatencyRow, SimError> {
+    let config = Config {
+        speculative_retry,
+        data_replica,
+        ..Config::default()
+    };
+    if slow {
+        latency_row_with(o, case, config)
+    } else {
+        Ok(row(
+            case,
+            &scenario::run(&Scenario {
+                config,
+                ..read_only(o)
+            })?,
+        ))
+    }
+}
+
+/// QUORUM reads over three replicas in sync, replica 0 slow, with `config`.
+fn latency_row_with(o: &FigureOptions, case: &str, config: Config) -> Result<LatencyRow, SimError> {
     let r = scenario::run(&Scenario {
-        slow: slow.then_some((0, o.slow)),
-        config: Config {
-            speculative_retry,
-            data_replica,
-            ..Config::default()
-        },
+        slow: Some((0, o.slow)),
+        config,
         ..read_only(o)
     })?;
+    Ok(row(case, &r))
+}
+
+fn row(case: &str, r: &Report) -> LatencyRow {
     let mut ms: Vec<f64> = r
         .completed
         .iter()
@@ -323,11 +355,11 @@ fn latency_row(
         .zip(&ms)
         .map(|(i, &x)| (x, f64::from(i + 1) / n))
         .collect();
-    Ok(LatencyRow {
+    LatencyRow {
         case: case.into(),
         latency_ms: r.latency_ms,
         speculative: r.speculative_retries,
         failed: r.failed,
         cdf,
-    })
+    }
 }
