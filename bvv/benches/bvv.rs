@@ -102,6 +102,7 @@ fn benches(c: &mut Criterion) {
                 Message::SyncRequest {
                     request: 0,
                     clock: behind.clone(),
+                    resume: None,
                 },
             );
             let mut n = 0;

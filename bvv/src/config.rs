@@ -14,8 +14,8 @@ pub struct Config {
     /// Largest sync message in bytes, envelope included; bigger replies are split.
     /// Default 60,000: under a 64 KiB UDP datagram with room for headers.
     pub max_message_bytes: usize,
-    /// Most keys one sync reply carries (the rest travel in the next sync), bounding
-    /// the work and the outbox of one input. Full transfers to a new member are exempt.
+    /// Most keys one sync reply carries (the rest travel in the next sync; a full
+    /// transfer goes page by page), bounding the work and the outbox of one input.
     /// Default 10,000: a few hundred bounded messages per sync at 100-byte values.
     pub max_keys_per_sync: usize,
     /// Whether a write is pushed to every other member at once (DottedDB replicates

@@ -36,6 +36,9 @@ pub struct SyncReply {
     /// requester lacks, so it sends every key); the requester joins `clock` once every
     /// chunk has arrived.
     pub full: bool,
+    /// In a full transfer, the last key of this page when more pages follow (the
+    /// requester asks again from there); `None` on the last page.
+    pub next: Option<Bytes>,
     /// The replier's node clock.
     pub clock: NodeClock,
     /// The replier's watermark matrix.
@@ -53,6 +56,8 @@ pub enum Message {
         request: u32,
         /// The requester's node clock.
         clock: NodeClock,
+        /// Continue a full transfer after this key (the `next` of the page received).
+        resume: Option<Bytes>,
     },
     /// The first (often only) message of the answer.
     SyncReply(SyncReply),
@@ -104,9 +109,14 @@ mod tests {
         for c in [1, 2, 3, 5, 6, 8] {
             clock.add(Dot::new(7, c));
         }
-        let req = Message::SyncRequest { request: 5, clock };
-        // envelope (6, 1), variant 0, request 5, one entry: id 7, base 3, one word 0b10110.
-        assert_eq!(encode(&req).unwrap(), [6, 1, 0, 5, 1, 7, 3, 1, 0b10110]);
+        let req = Message::SyncRequest {
+            request: 5,
+            clock,
+            resume: None,
+        };
+        // envelope (6, 1), variant 0, request 5, one entry: id 7, base 3, one word
+        // 0b10110, no resume key.
+        assert_eq!(encode(&req).unwrap(), [6, 1, 0, 5, 1, 7, 3, 1, 0b10110, 0]);
         let mut dcc = Dcc::new();
         dcc.add(Dot::new(2, 1), Bytes::from_static(b"v"));
         let push = Message::Push {
@@ -127,7 +137,7 @@ mod tests {
     fn unnormalised_clock_is_malformed() {
         // base 3, bitmap 0b1: the lowest bit should have folded into the base.
         assert_eq!(
-            decode::<Message>(&[6, 1, 0, 0, 1, 7, 3, 1, 1]),
+            decode::<Message>(&[6, 1, 0, 0, 1, 7, 3, 1, 1, 0]),
             Err(DecodeError::Malformed)
         );
     }

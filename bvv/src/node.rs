@@ -141,9 +141,28 @@ pub struct ReadResult {
 /// Full transfers being received: chunks seen and the sender's clock.
 #[derive(Debug)]
 pub(crate) struct FullProgress {
+    pub(crate) request: u32,
     pub(crate) total: u32,
     pub(crate) seen: BTreeSet<u32>,
     pub(crate) clock: Option<NodeClock>,
+    pub(crate) next: Option<Bytes>,
+}
+
+/// The last request sent to a member: its number, the clock and the resume key it
+/// carried.
+#[derive(Debug)]
+pub(crate) struct Requested {
+    pub(crate) request: u32,
+    pub(crate) clock: NodeClock,
+    pub(crate) resume: Option<Bytes>,
+}
+
+/// A full transfer from one peer, page by page: the peer's clock when it began (joined
+/// once the last page has arrived) and the last key received.
+#[derive(Debug)]
+pub(crate) struct Pass {
+    pub(crate) clock: NodeClock,
+    pub(crate) cursor: Option<Bytes>,
 }
 
 /// One node of a fully replicated group: node clock, dotted causal containers, dot→key
@@ -159,7 +178,9 @@ pub struct Bvv<S, R> {
     pub(crate) sessions: BTreeMap<(NodeId, u32), FullProgress>,
     /// The clock sent with the last request to each member, to tell a replier's waste
     /// from a race (at most one per member).
-    pub(crate) requested: BTreeMap<NodeId, (u32, NodeClock)>,
+    pub(crate) requested: BTreeMap<NodeId, Requested>,
+    /// Full transfers in progress, by sender (at most one per member).
+    pub(crate) passes: BTreeMap<NodeId, Pass>,
     pub(crate) next_request: u32,
     /// Dots logged within the last [`Config::sync_grace`], oldest first, with a set for
     /// lookups (bounded by [`Config::max_log_entries`]).
@@ -221,6 +242,7 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
             next_session: 0,
             sessions: BTreeMap::new(),
             requested: BTreeMap::new(),
+            passes: BTreeMap::new(),
             next_request: 0,
             recent: VecDeque::new(),
             recent_set: HashSet::new(),
@@ -447,6 +469,7 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
         self.last_heard.remove(&peer);
         self.reported.remove(&peer);
         self.requested.remove(&peer);
+        self.passes.remove(&peer);
         self.out
             .push_back(Output::Event(Event::PeerRetired { peer }));
         self.collect_garbage();
@@ -574,17 +597,25 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
         }
     }
 
-    fn start_sync(&mut self, peer: NodeId) {
+    pub(crate) fn start_sync(&mut self, peer: NodeId) {
         self.stats.syncs_started += 1;
         let request = self.next_request;
         self.next_request = self.next_request.wrapping_add(1);
-        self.requested
-            .insert(peer, (request, self.durable.clock.clone()));
+        let resume = self.passes.get(&peer).and_then(|p| p.cursor.clone());
+        self.requested.insert(
+            peer,
+            Requested {
+                request,
+                clock: self.durable.clock.clone(),
+                resume: resume.clone(),
+            },
+        );
         self.out.push_back(Output::Send {
             to: peer,
             msg: Message::SyncRequest {
                 request,
                 clock: self.durable.clock.clone(),
+                resume,
             },
         });
     }

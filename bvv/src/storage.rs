@@ -25,6 +25,16 @@ pub trait Storage {
     }
     /// Every key, in order.
     fn keys(&self) -> Box<dyn Iterator<Item = Bytes> + '_>;
+    /// The keys after `after` (all with `None`), in order: a page of a full transfer.
+    fn keys_after(&self, after: Option<&[u8]>) -> Box<dyn Iterator<Item = Bytes> + '_> {
+        match after {
+            None => self.keys(),
+            Some(a) => {
+                let a = Bytes::copy_from_slice(a);
+                Box::new(self.keys().filter(move |k| *k > a))
+            }
+        }
+    }
 }
 
 /// A [`Storage`] in memory, ordered by key.
@@ -67,5 +77,16 @@ impl Storage for MemoryStore {
     }
     fn keys(&self) -> Box<dyn Iterator<Item = Bytes> + '_> {
         Box::new(self.map.keys().cloned())
+    }
+    fn keys_after(&self, after: Option<&[u8]>) -> Box<dyn Iterator<Item = Bytes> + '_> {
+        use std::ops::Bound;
+        let lower = after.map_or(Bound::Unbounded, |a| {
+            Bound::Excluded(Bytes::copy_from_slice(a))
+        });
+        Box::new(
+            self.map
+                .range((lower, Bound::Unbounded))
+                .map(|(k, _)| k.clone()),
+        )
     }
 }

@@ -22,7 +22,7 @@ use smallvec::SmallVec;
 use crate::clock::{Dot, NodeClock, NodeId};
 use crate::dcc::Dcc;
 use crate::message::{Message, SyncEntry, SyncReply};
-use crate::node::{Bvv, Event, FullProgress};
+use crate::node::{Bvv, Event, FullProgress, Pass};
 use crate::storage::Storage;
 
 /// Where a received entry came from.
@@ -47,7 +47,11 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
         self.last_heard.insert(from, now);
         self.expire_recent(now);
         match msg {
-            Message::SyncRequest { request, clock } => self.on_sync_request(from, request, &clock),
+            Message::SyncRequest {
+                request,
+                clock,
+                resume,
+            } => self.on_sync_request(from, request, &clock, resume.as_deref()),
             Message::SyncReply(reply) => self.on_sync_reply(from, reply),
             Message::SyncMore {
                 request,
@@ -90,7 +94,13 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
         }
     }
 
-    fn on_sync_request(&mut self, from: NodeId, request: u32, theirs: &NodeClock) {
+    fn on_sync_request(
+        &mut self,
+        from: NodeId,
+        request: u32,
+        theirs: &NodeClock,
+        resume: Option<&[u8]>,
+    ) {
         if self.claims_my_future(theirs) {
             self.stats.dropped_hostile += 1;
             return;
@@ -120,14 +130,29 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
             }
         }
         let full = found < d.clock.missing_count(theirs);
+        let mut next = None;
         let keys: Vec<(Bytes, SmallVec<[Dot; 1]>)> = if full {
-            // Every stored key, plus logged keys no longer stored (deleted).
-            let mut all: BTreeMap<Bytes, SmallVec<[Dot; 1]>> =
-                d.store.keys().map(|k| (k, SmallVec::new())).collect();
+            // A page of every key after `resume`: stored keys, plus logged keys no longer
+            // stored (deleted), in key order.
+            let max = self.config.max_keys_per_sync;
+            let after = |k: &Bytes| resume.is_none_or(|r| k.as_ref() > r);
+            let mut page: BTreeMap<Bytes, SmallVec<[Dot; 1]>> = d
+                .store
+                .keys_after(resume)
+                .take(max.saturating_add(1))
+                .map(|k| (k, SmallVec::new()))
+                .collect();
             for (k, dots) in groups {
-                all.insert(k, dots);
+                if after(&k) {
+                    page.insert(k, dots);
+                }
             }
-            all.into_iter().collect()
+            let more = page.len() > max;
+            let page: Vec<(Bytes, SmallVec<[Dot; 1]>)> = page.into_iter().take(max).collect();
+            if more {
+                next = page.last().map(|(k, _)| k.clone());
+            }
+            page
         } else {
             groups.into_iter().collect()
         };
@@ -139,7 +164,7 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
                 SyncEntry { key, dots, dcc }
             })
             .collect();
-        self.send_reply(from, request, full, entries);
+        self.send_reply(from, request, full, next, entries);
         if full {
             self.stats.full_transfers_sent += 1;
         }
@@ -147,7 +172,14 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
     }
 
     /// Splits `entries` into messages under the size bound and queues them.
-    fn send_reply(&mut self, to: NodeId, request: u32, full: bool, entries: Vec<SyncEntry>) {
+    fn send_reply(
+        &mut self,
+        to: NodeId,
+        request: u32,
+        full: bool,
+        next: Option<Bytes>,
+        entries: Vec<SyncEntry>,
+    ) {
         let d = &self.durable;
         let limit = self.config.max_message_bytes - ENVELOPE_LEN - FIXED_OVERHEAD;
         let first_fixed = d.clock.wire_len() + body_len(&d.watermark);
@@ -180,6 +212,7 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
             session,
             total,
             full,
+            next,
             clock: self.durable.clock.clone(),
             watermark: self.durable.watermark.clone(),
             entries: first,
@@ -211,12 +244,22 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
         let key = (from, reply.session);
         if reply.full {
             let p = self.session(key);
+            p.request = reply.request;
             p.total = reply.total;
             p.seen.insert(0);
             p.clock = Some(reply.clock);
+            p.next = reply.next;
             self.finish_full(key);
         } else {
             self.sessions.remove(&key);
+            // Nothing this node lacks is unlogged there any more: no pass needed.
+            if self
+                .requested
+                .get(&from)
+                .is_some_and(|r| r.request == reply.request)
+            {
+                self.passes.remove(&from);
+            }
         }
         self.collect_garbage();
     }
@@ -251,13 +294,17 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
             self.stats.sessions_evicted += 1;
         }
         self.sessions.entry(key).or_insert_with(|| FullProgress {
+            request: 0,
             total: 0,
             seen: BTreeSet::new(),
             clock: None,
+            next: None,
         })
     }
 
-    /// Joins the sender's clock once every chunk of a full transfer has arrived.
+    /// Once every message of a full-transfer page has arrived: starts or advances the
+    /// pass, asks for the next page at once, and after the last page joins the clock
+    /// the sender had when the pass began (every key it then held has arrived since).
     fn finish_full(&mut self, key: (NodeId, u32)) {
         let done = self
             .sessions
@@ -267,9 +314,44 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
             return;
         }
         let Some(FullProgress {
-            clock: Some(mut c), ..
+            request,
+            clock: Some(clock),
+            next,
+            ..
         }) = self.sessions.remove(&key)
         else {
+            return;
+        };
+        let peer = key.0;
+        // Only the answer to the latest request counts, and only if it continues the
+        // pass exactly where it stands (a stale or duplicated page is data, not progress).
+        let Some(asked) = self.requested.get(&peer).filter(|r| r.request == request) else {
+            return;
+        };
+        match &asked.resume {
+            None => {
+                self.passes.insert(
+                    peer,
+                    Pass {
+                        clock,
+                        cursor: None,
+                    },
+                );
+            }
+            Some(at) => {
+                if self.passes.get(&peer).and_then(|p| p.cursor.as_ref()) != Some(at) {
+                    return;
+                }
+            }
+        }
+        if let Some(k) = next {
+            if let Some(p) = self.passes.get_mut(&peer) {
+                p.cursor = Some(k);
+            }
+            self.start_sync(peer);
+            return;
+        }
+        let Some(Pass { clock: mut c, .. }) = self.passes.remove(&peer) else {
             return;
         };
         let d = &mut self.durable;
@@ -284,7 +366,7 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
         d.clock.join_from(&c);
         self.stats.full_transfers_applied += 1;
         self.out
-            .push_back(Output::Event(Event::FullTransfer { peer: key.0 }));
+            .push_back(Output::Event(Event::FullTransfer { peer }));
     }
 
     /// Applies a reply's entries, with the clock the answered request carried when it is
@@ -292,7 +374,10 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
     /// message).
     fn apply_reply_entries(&mut self, from: NodeId, request: u32, entries: Vec<SyncEntry>) {
         let sent = self.requested.remove(&from);
-        let clock = sent.as_ref().filter(|(r, _)| *r == request).map(|(_, c)| c);
+        let clock = sent
+            .as_ref()
+            .filter(|r| r.request == request)
+            .map(|r| &r.clock);
         for e in entries {
             self.apply_entry(e, Origin::Reply(clock));
         }
