@@ -6,8 +6,8 @@
 //!
 //! * **Probing** one member per protocol period in randomized round-robin order, then
 //!   ping-req through k helpers, who nack when the target stays silent.
-//! * **Suspicion** with incarnation numbers, refutation, Dead and Left tombstones
-//!   (the rules are on the `rules` module's page: see [`State`] and [`Update`]).
+//! * **Suspicion** with incarnation numbers, refutation, Dead and Left tombstones kept for
+//!   [`Config::dead_retention`] (rules below).
 //! * **Dissemination** piggybacked on every probe message and on periodic gossip, each
 //!   update sent λ·⌈log10(N+1)⌉ times, least-sent and freshest first, packed up to
 //!   [`Config::max_packet_size`] envelope included.
@@ -20,6 +20,35 @@
 //!   grows with restarts. (foca renews the identity instead; memberlist refutes, as here.)
 //! * **Application data**: bounded per-member metadata carried with Alive, and user
 //!   broadcasts on the same dissemination with invalidation by key.
+//!
+//! # The membership rules
+//!
+//! About another member at incarnation `j` in our table ([`State`], [`Update`]):
+//!
+//! * `Alive(i)` wins if `i > j`; a new member is always accepted, and so is a higher
+//!   incarnation over a tombstone (a rejoin). Equal incarnations change nothing.
+//! * `Suspect(i)` wins over `Alive(j)` if `i ≥ j`; over `Suspect(j)` it only confirms the
+//!   suspicion (each distinct suspecter shrinks the Lifeguard timeout). It never touches
+//!   Dead or Left.
+//! * `Dead(i)` and `Left(i)` win over Alive and Suspect if `i ≥ j`, and hold until an
+//!   `Alive(i' > i)` or until the tombstone expires.
+//! * In a push-pull, a remote Dead only makes us suspect (memberlist): the member gets a
+//!   chance to refute.
+//!
+//! About ourselves: `Suspect(i)`, `Dead(i)` or `Left(i)` with `i ≥` our incarnation, or an
+//! `Alive(i)` newer than ours or with other metadata, is refuted by raising our incarnation
+//! past `i` and gossiping `Alive`.
+//!
+//! # Restart and rejoin
+//!
+//! A member is keyed by its address, so there is one entry per address, ever. A restarted
+//! process (incarnation back to 0, empty table) joins through a seed; the seed's state
+//! tells it that it is suspected or dead at its old incarnation, and it refutes with a
+//! higher one, which replaces the old entry everywhere (memberlist's way; foca instead
+//! renews the identity and needs the old one to be reaped). A process that keeps its last
+//! incarnation on disk can start above it with [`Swim::with_incarnation`]. The seeds of the
+//! last join are also retried by push-pull while they are not live, so a partition that
+//! outlasts the tombstones still heals.
 //!
 //! # Sans-IO
 //!

@@ -56,8 +56,12 @@ impl<A: Address, R: Rng> Swim<A, R> {
             return;
         }
         m.in_order = true;
-        let at = self.rng.random_range(self.order_pos..=self.order.len());
-        self.order.insert(at, member.clone());
+        // A random place among the members not yet probed this round, in O(1): append,
+        // then swap with a random slot of the rest of the round.
+        self.order.push(member.clone());
+        let last = self.order.len() - 1;
+        let at = self.rng.random_range(self.order_pos..=last);
+        self.order.swap(at, last);
     }
 
     /// A ping, carrying the suspicion of its target if it is suspected (Lifeguard's buddy

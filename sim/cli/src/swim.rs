@@ -103,7 +103,16 @@ pub(crate) fn run(g: &Global, args: &SwimArgs) -> Result<(), String> {
                     seed: g.seed,
                     ..SwimScenario::default()
                 };
-                reports.push(scenario::run(&s)?);
+                let r = scenario::run(&s)?;
+                // Progress for long sweeps; the figures themselves go to stdout at the end.
+                eprintln!(
+                    "swim: done {} (first detection {}, false positives {}, {:.0} s wall)",
+                    label(&r),
+                    opt(r.first_detection_periods, "periods"),
+                    r.false_positives,
+                    r.measured.wall_secs
+                );
+                reports.push(r);
             }
         }
     }
