@@ -21,7 +21,10 @@
 //! round trip cost less than the encoding they save (the differing children hold about
 //! `min(1, d / (k · fanout))` of the items below the differing nodes); otherwise it sends
 //! lists when they are cheaper than the sketch, and a sketch over the differing subtrees
-//! when not. Few differences in a huge dataset therefore cost a level or two of hashes and
+//! when not. When every node compared differs (always so at the root) the estimate is
+//! only a lower bound; then a level whose hashes cost at most a quarter of the lists is
+//! descended for the estimate it gives, since if most items differ lists are the cheapest.
+//! Few differences in a huge dataset therefore cost a level or two of hashes and
 //! a sketch proportional to the differences, over a few thousand items.
 
 use serde::{Deserialize, Serialize};
@@ -139,7 +142,12 @@ pub fn decide(method: Method, c: &Comparison, costs: &Costs) -> Next {
                 let cpu = |items: f64| costs.item_bytes * (items - budget).max(0.0);
                 let saved = cpu(c.items_below) - cpu(below_next);
                 let descend = HASH_BYTES * children + costs.round_trip_bytes;
-                if descend < saved {
+                // When every node compared differs the estimate is only a lower bound, and
+                // at the root no estimate at all: if most items below might differ, lists
+                // beat a sketch, so a level whose hashes cost a quarter of the lists or less is
+                // worth descending for what it tells.
+                let saturated = c.differing >= c.compared;
+                if descend < saved || (saturated && descend * 4.0 <= lists) {
                     return Next::Descend;
                 }
             }
@@ -207,6 +215,16 @@ mod tests {
             ..cmp(3, 4_096, 3_700, 9e5)
         };
         assert_eq!(decide(Method::Planned, &deep, &COSTS), Next::Riblt);
+        // The root of a small set that differs: descend to learn how much differs.
+        assert_eq!(
+            decide(Method::Planned, &cmp(0, 1, 1, 10_000.0), &COSTS),
+            Next::Descend
+        );
+        // A tiny set: lists or a sketch at once.
+        assert_eq!(
+            decide(Method::Planned, &cmp(0, 1, 1, 50.0), &COSTS),
+            Next::Riblt
+        );
     }
 
     #[test]
