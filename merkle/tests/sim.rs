@@ -115,3 +115,35 @@ fn lost_duplicated_and_reordered_messages_resume_cleanly() {
     assert!(lost > 0, "the links lost nothing: the test proves nothing");
     assert!(repaired_by_retransmission > 0);
 }
+
+#[test]
+fn planner_sends_lists_when_nearly_everything_differs() {
+    // Every key differs: after three levels of hashes (saturated at the root, levels 1
+    // and 2) level 3 estimates the difference and lists win over a sketch. (With a tree
+    // this large for so few keys, 5,000 keys would stop at saturated level 2 and pick a
+    // sketch: the saturated estimate is only a lower bound.)
+    let s = MerkleScenario {
+        keys: 10_000,
+        differences: 10_000,
+        ..MerkleScenario::default()
+    };
+    let planned = check(&s).unwrap();
+    let full = check(&MerkleScenario {
+        method: Method::Full,
+        ..s.clone()
+    })
+    .unwrap();
+    let riblt = check(&MerkleScenario {
+        method: Method::Riblt,
+        ..s
+    })
+    .unwrap();
+    assert_eq!(planned.finish, epidemic_merkle::Finish::Lists);
+    assert!(
+        (planned.bytes as f64) < 1.3 * full.bytes as f64,
+        "{} vs {}",
+        planned.bytes,
+        full.bytes
+    );
+    assert!(planned.bytes < riblt.bytes);
+}
