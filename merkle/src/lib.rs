@@ -21,6 +21,10 @@
 //!   the differing subtrees, chosen from the estimate each level comparison gives, so that
 //!   few differences in a huge dataset cost bytes proportional to the differences.
 //!
+//! Inner node hashes travel truncated to 8 bytes (a missed difference needs a 2^-64
+//! collision); a session reports the difference between the replicas as they were while it
+//! ran, and a write that races a session is caught by the next one.
+//!
 //! Anchors: Cassandra's repair streams every partition of a differing leaf; Riak's
 //! hashtree ships ~1,000 keys per difference; the merkle-search-tree crate moves ≈4,067 of
 //! 5,000 keys to repair one. Here no item that does not differ travels with a sketch.
