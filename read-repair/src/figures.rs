@@ -107,6 +107,8 @@ pub struct MonotonicRow {
     pub mode: String,
     /// Completed reads.
     pub reads: u64,
+    /// Failed reads (timeouts: blocking repair fails a read rather than answer early).
+    pub failed: u64,
     /// Violations.
     pub violations: u64,
     /// Mean round trips.
@@ -293,6 +295,7 @@ pub fn figures(o: &FigureOptions) -> Result<Figures, SimError> {
                 replicas,
                 mode: format!("{mode:?}"),
                 reads: r.done,
+                failed: r.failed,
                 violations: r.monotonic_violations,
                 mean_round_trips: r.mean_round_trips,
             });

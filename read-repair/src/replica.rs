@@ -183,16 +183,14 @@ where
             .get(&key)
             .map(Cow::into_owned)
             .unwrap_or_default();
-        let stored = if record.merge(diff, &self.resolver) {
+        if record.merge(diff, &self.resolver) {
+            if !self.store.put(key, record) {
+                self.stats.repairs_refused += 1;
+                return;
+            }
             self.stats.repairs_applied += 1;
-            self.store.put(key, record)
-        } else {
-            true // already held: nothing to write, safe to acknowledge
-        };
-        if !stored {
-            self.stats.repairs_refused += 1;
-            return;
         }
+        // Stored, or already held: safe to acknowledge.
         if ack {
             self.out.push_back(Output::Send {
                 to: from,

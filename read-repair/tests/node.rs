@@ -79,3 +79,65 @@ fn a_coordinator_that_is_a_replica_reads_and_repairs_itself() {
         assert_eq!(r.get(&0).unwrap()[0].value, 10);
     }
 }
+
+#[test]
+fn a_full_store_refuses_a_repair_and_does_not_acknowledge_it() {
+    use epidemic_read_repair::{Message, Record, Responder};
+    let mut r: Responder<u64, S, MemoryStore<S>, LastWriteWins> =
+        Responder::new(MemoryStore::new(1), LastWriteWins);
+    assert!(r.write(1, 0, 1, 10));
+    #[allow(clippy::disallowed_methods)] // an epoch
+    let now = Instant::now();
+    // A second key does not fit: the repair is refused, counted, and not acknowledged.
+    let diff = Record::single(0, 2, 20);
+    r.handle_message(
+        now,
+        9,
+        Message::Repair {
+            id: 4,
+            key: 2,
+            diff: diff.clone(),
+            ack: true,
+        },
+    );
+    assert_eq!(r.poll_output(), None);
+    assert_eq!((r.stats().repairs_refused, r.store().refused()), (1, 1));
+    // The key it holds is repaired and acknowledged; a repeat changes nothing but is
+    // still acknowledged (the coordinator may have lost the first ack).
+    for _ in 0..2 {
+        r.handle_message(
+            now,
+            9,
+            Message::Repair {
+                id: 5,
+                key: 1,
+                diff: diff.clone(),
+                ack: true,
+            },
+        );
+        assert_eq!(
+            r.poll_output(),
+            Some(Output::Send {
+                to: 9,
+                msg: Message::RepairAck { id: 5 }
+            })
+        );
+    }
+    assert_eq!(r.stats().repairs_applied, 1);
+    // Answers sent to a replica are counted and dropped.
+    r.handle_message(now, 9, Message::RepairAck { id: 5 });
+    assert_eq!((r.poll_output(), r.stats().unexpected), (None, 1));
+    // Data and digest requests are answered from the store.
+    r.handle_message(now, 9, Message::ReadDigest { id: 6, key: 1 });
+    let Some(Output::Send {
+        msg: Message::Digest { digest, .. },
+        ..
+    }) = r.poll_output()
+    else {
+        panic!("a digest answer")
+    };
+    assert_eq!(
+        digest,
+        epidemic_read_repair::digest(r.store().get(&1).as_deref())
+    );
+}

@@ -182,8 +182,8 @@ fn render(f: &Figures, args: &ReadRepairArgs) -> String {
         rows.push((
             format!("RF {} {}", r.replicas, r.mode),
             format!(
-                "reads {:>6}  violations {:>4}  mean round trips {:.3}",
-                r.reads, r.violations, r.mean_round_trips
+                "reads {:>6}  failed {:>3}  violations {:>4}  mean round trips {:.3}",
+                r.reads, r.failed, r.violations, r.mean_round_trips
             ),
         ));
     }
