@@ -29,6 +29,11 @@ pub struct Config {
     /// Most dots the dot→key log holds; at the bound, writes are refused and received
     /// dots wait for a later sync. Default 4,194,304 (a long outage of a busy peer).
     pub max_log_entries: usize,
+    /// Most node ids the clock tracks: dots of ids that are not (and never were)
+    /// members, and not yet in the clock, are refused past this many (a replaced node's
+    /// old id is such an id to its successor). Default 4,096: every node a group ever had,
+    /// replacements included, with room to spare.
+    pub max_clock_ids: usize,
     /// Largest value a write may store. Default 32 KiB (DottedDB's benchmark values are
     /// far smaller; this keeps one entry well under a message).
     pub max_value_bytes: usize,
@@ -58,6 +63,7 @@ impl Default for Config {
             sync_grace: Duration::from_millis(50),
             max_log_entries: 1 << 22,
             max_value_bytes: 32 * 1024,
+            max_clock_ids: 4096,
             gc_block_report: Duration::from_secs(10),
             retire_after: None,
             strip_batch: 4096,

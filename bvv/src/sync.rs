@@ -355,13 +355,20 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
             return;
         };
         let d = &mut self.durable;
-        // As for named dots: only ids this node knows (members, past members, its own
-        // clock's), so a full transfer cannot grow the clock by invented ids.
+        // As for named dots: ids this node knows, and others only up to the bound, so a
+        // full transfer cannot grow the clock by invented ids without limit.
+        let mut room = self.config.max_clock_ids.saturating_sub(d.clock.len());
         c.retain(|id| {
-            id == d.id
+            let known = id == d.id
                 || d.members.contains(&id)
                 || d.retired.contains(&id)
-                || d.clock.entry(id).is_some()
+                || d.clock.entry(id).is_some();
+            if known {
+                return true;
+            }
+            let fits = room > 0;
+            room = room.saturating_sub(1);
+            fits
         });
         d.clock.join_from(&c);
         self.stats.full_transfers_applied += 1;
@@ -392,13 +399,15 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
         let my_base = self.durable.clock.base(me);
         let d = &self.durable;
         // Dots of ids this node has never heard of would let a peer grow its clock by
-        // one bitmap per invented id: only members (past and present) and ids already
-        // in the clock are accepted.
+        // one bitmap per invented id: members (past and present) and ids already in the
+        // clock are accepted, others only while the clock is under its bound.
+        let room = d.clock.len() < self.config.max_clock_ids;
         let known = |id: NodeId| {
             id == me
                 || d.members.contains(&id)
                 || d.retired.contains(&id)
                 || d.clock.entry(id).is_some()
+                || room
         };
         let hostile = e.key.is_empty()
             || e.dots.iter().any(|&dot| {

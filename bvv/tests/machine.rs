@@ -124,7 +124,11 @@ fn a_write_is_pushed_to_every_member_and_acknowledged_with_its_dot() {
 #[test]
 fn hostile_messages_are_dropped_and_counted() {
     let t = epoch();
-    let mut n = node(0, &[0, 1], &quiet(), t);
+    let cfg = Config {
+        max_clock_ids: 1,
+        ..quiet()
+    };
+    let mut n = node(0, &[0, 1], &cfg, t);
     n.put(t, b("k"), b("v"), &Context::new()).unwrap();
     // A clock claiming this node's future dots.
     let mut lie = NodeClock::new();
@@ -166,7 +170,7 @@ fn hostile_messages_are_dropped_and_counted() {
             }],
         },
     );
-    // A dot of an id nobody knows (it would grow the clock by one bitmap per invention).
+    // A dot of an id nobody knows, with the clock at its bound of ids.
     let mut invented = Dcc::new();
     invented.add(Dot::new(4242, 1_000_000), b("x"));
     n.handle_message(

@@ -192,3 +192,95 @@ fn a_dead_member_blocks_truncation_until_retired() {
         Ok::<(), String>(())
     });
 }
+
+#[test]
+fn a_node_that_lost_its_disk_rejoins_under_a_new_id() {
+    use bytes::Bytes;
+    use epidemic_bvv::scenario::{SimNode, wire};
+    use epidemic_bvv::{Bvv, Config, Event, MemoryStore, Storage};
+    use epidemic_sim::{Sim, SimConfig};
+
+    check_seeds(0..3, |seed| {
+        let mut sim: Sim<SimNode> = Sim::new(SimConfig::with_seed(seed), wire());
+        let cfg = Config {
+            sync_interval: Duration::from_millis(100),
+            max_keys_per_sync: 7,
+            ..Config::default()
+        };
+        let err = |e: epidemic_sim::SimError| e.to_string();
+        for id in 0..4u64 {
+            let rng = sim.fork_rng();
+            let node = Bvv::new(
+                sim.instant(),
+                id,
+                0..4,
+                cfg.clone(),
+                MemoryStore::new(),
+                rng,
+            )
+            .map_err(|e| e.to_string())?;
+            sim.add_node(id, node).map_err(err)?;
+        }
+        for i in 0..120u32 {
+            let at = Duration::from_millis(10 + u64::from(i) * 20);
+            sim.schedule_command(at, &u64::from(i % 4), move |m: &mut SimNode, now| {
+                let key = Bytes::from(format!("k{}", i % 40));
+                let ctx = m.get(&key).context;
+                let _ = m.put(now, key, Bytes::from_static(b"v"), &ctx);
+            })
+            .map_err(err)?;
+        }
+        // Node 3 loses its disk at 1 s; at 3 s it comes back as node 9.
+        sim.schedule_crash(Duration::from_secs(1), &3)
+            .map_err(err)?;
+        let rng = sim.fork_rng();
+        let fresh = Bvv::new(
+            sim.instant(),
+            9,
+            [0, 1, 2, 9],
+            cfg.clone(),
+            MemoryStore::new(),
+            rng,
+        )
+        .map_err(|e| e.to_string())?;
+        sim.add_node_at(Duration::from_secs(3), 9, fresh)
+            .map_err(err)?;
+        for id in 0..3u64 {
+            sim.schedule_command(Duration::from_secs(3), &id, |m: &mut SimNode, now| {
+                m.replace_peer(now, 3, 9).expect("3 is a member");
+            })
+            .map_err(err)?;
+        }
+        let converged = sim
+            .run_until_condition(Duration::from_secs(30), Duration::from_millis(100), |sim| {
+                let live: Vec<&SimNode> =
+                    [0u64, 1, 2, 9].iter().filter_map(|p| sim.node(p)).collect();
+                sim.now() > Duration::from_secs(3)
+                    && live
+                        .iter()
+                        .all(|n| n.log().is_empty() && n.clock() == live[0].clock())
+            })
+            .map_err(err)?;
+        if converged.is_none() {
+            return Err("never converged".into());
+        }
+        let n0 = sim.node(&0).ok_or("0")?;
+        let n9 = sim.node(&9).ok_or("9")?;
+        if n9.store() != n0.store() || n0.store().len() != 40 {
+            return Err(format!(
+                "node 9 holds {} keys, node 0 {}",
+                n9.store().len(),
+                n0.store().len()
+            ));
+        }
+        let full = sim
+            .events()
+            .iter()
+            .filter(|e| e.node == 9 && matches!(e.event, Event::FullTransfer { .. }))
+            .count();
+        if full == 0 || n9.stats().full_transfers_applied == 0 {
+            return Err("node 9 caught up without a full transfer".into());
+        }
+        Ok::<(), String>(())
+    });
+}
