@@ -147,6 +147,8 @@ pub struct Stats {
     pub dropped_relays: u64,
     /// Duplicate or superseded user broadcasts.
     pub duplicate_broadcasts: u64,
+    /// Last-chance pings sent before declaring an unconfirmed suspect dead.
+    pub last_chance_pings: u64,
     /// Incarnations that could not be raised further (u32::MAX, a hostile peer).
     pub incarnation_overflow: u64,
 }

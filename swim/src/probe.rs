@@ -66,7 +66,7 @@ impl<A: Address, R: Rng> Swim<A, R> {
 
     /// A ping, carrying the suspicion of its target if it is suspected (Lifeguard's buddy
     /// system: the target refutes at once).
-    fn ping(&mut self, to: A, seq: u32) {
+    pub(crate) fn ping(&mut self, to: A, seq: u32) {
         let mut updates = Vec::new();
         if self.config.lifeguard.buddy {
             if let Some(m) = self.members.get(&to).filter(|m| m.state == State::Suspect) {

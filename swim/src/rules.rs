@@ -84,6 +84,11 @@ impl<A: Address, R: Rng> Swim<A, R> {
         };
         if !refute {
             self.stats.updates_stale += 1;
+            if state != State::Alive && incarnation < self.incarnation {
+                // Someone still spreads an old suspicion of us: it missed our refutation.
+                // Tell the sender directly (see `handle_message`).
+                self.correct_sender = true;
+            }
             return;
         }
         self.stats.refutations += 1;
@@ -250,6 +255,7 @@ impl<A: Address, R: Rng> Swim<A, R> {
                 suspecters: smallvec![from.clone()],
                 min,
                 max,
+                last_chance: false,
             },
         );
         self.stats.suspicions += 1;
@@ -292,6 +298,26 @@ impl<A: Address, R: Rng> Swim<A, R> {
             return;
         }
         let inc = m.incarnation;
+        // Last chance (ours, beyond Lifeguard): a suspicion that timed out without its k
+        // independent confirmations may only mean we missed the refutation. Ping the
+        // member once with the suspicion attached; its ack carries its newer Alive if it
+        // lives. A suspicion confirmed k times is believed at once.
+        if self.config.lifeguard.buddy {
+            if let Some(s) = self.suspicions.get_mut(member) {
+                let confirmations = u32::try_from(s.suspecters.len()).unwrap_or(u32::MAX) - 1;
+                if !s.last_chance && confirmations < s.k {
+                    s.last_chance = true;
+                    s.timer = self.timers.insert(
+                        now + self.config.probe_interval,
+                        Timer::Suspicion(member.clone()),
+                    );
+                    self.stats.last_chance_pings += 1;
+                    let seq = self.next_seq();
+                    self.ping(member.clone(), seq);
+                    return;
+                }
+            }
+        }
         let me = self.me.clone();
         self.apply_dead(now, member, inc, &me, false);
     }

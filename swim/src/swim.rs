@@ -62,6 +62,8 @@ pub(crate) struct Suspicion<A> {
     pub(crate) suspecters: SmallVec<[A; 4]>,
     pub(crate) min: Duration,
     pub(crate) max: Duration,
+    /// Whether the last-chance ping was sent.
+    pub(crate) last_chance: bool,
 }
 
 /// A member's entry: small, since a member of an N-member group holds N of them; the
@@ -147,6 +149,8 @@ pub struct Swim<A: Address, R> {
     pub(crate) seen_order: BoundedQueue<Seen<A>>,
     pub(crate) out: VecDeque<Output<A, Message<A>, Event<A>>>,
     pub(crate) stats: Stats,
+    /// Set while handling a message that spread an outdated suspicion of us.
+    pub(crate) correct_sender: bool,
 }
 
 impl<A: Address, R> std::fmt::Debug for Swim<A, R> {
@@ -198,6 +202,7 @@ impl<A: Address, R: Rng> Swim<A, R> {
             seen_order: BoundedQueue::new(config.max_seen_broadcasts, Overflow::DropOldest),
             out: VecDeque::new(),
             stats: Stats::default(),
+            correct_sender: false,
             config,
         })
     }
@@ -491,6 +496,15 @@ impl<A: Address, R: Rng> Swim<A, R> {
         });
     }
 
+    /// Our own Alive update.
+    pub(crate) fn self_alive(&self) -> Update<A> {
+        Update::Alive {
+            member: self.me.clone(),
+            incarnation: self.incarnation,
+            meta: self.meta.clone(),
+        }
+    }
+
     /// Up to `k` distinct random members passing `pick`, never `except`.
     pub(crate) fn random_members(
         &mut self,
@@ -675,6 +689,7 @@ impl<A: Address, R: Rng> Machine for Swim<A, R> {
         if !self.left {
             self.ensure_started(now);
         }
+        self.correct_sender = false;
         match msg {
             Message::Ping {
                 seq,
@@ -686,13 +701,13 @@ impl<A: Address, R: Rng> Machine for Swim<A, R> {
                     return;
                 }
                 self.apply_all(now, &from, updates);
-                self.send(
-                    from,
-                    Message::Ack {
-                        seq,
-                        updates: Vec::new(),
-                    },
-                );
+                let updates = if std::mem::take(&mut self.correct_sender) {
+                    vec![self.self_alive()]
+                } else {
+                    Vec::new()
+                };
+                self.send(from, Message::Ack { seq, updates });
+                return;
             }
             Message::Ack { seq, updates } => {
                 self.apply_all(now, &from, updates);
@@ -704,7 +719,7 @@ impl<A: Address, R: Rng> Machine for Swim<A, R> {
                 updates,
             } => {
                 self.apply_all(now, &from, updates);
-                self.on_ping_req(now, from, seq, target);
+                self.on_ping_req(now, from.clone(), seq, target);
             }
             Message::Nack { seq, updates } => {
                 self.apply_all(now, &from, updates);
@@ -717,6 +732,10 @@ impl<A: Address, R: Rng> Machine for Swim<A, R> {
                 members,
                 ..
             } => self.on_push_pull(now, &from, seq, reply, members),
+        }
+        if std::mem::take(&mut self.correct_sender) {
+            let updates = vec![self.self_alive()];
+            self.send(from, Message::Gossip { updates });
         }
     }
 
