@@ -812,3 +812,120 @@ fn join_retries_then_gives_up_and_leave_announces_left() {
         "a left node goes quiet once its news is out"
     );
 }
+
+#[test]
+fn an_outdated_suspicion_of_us_is_corrected_at_its_sender() {
+    let (mut s, now) = with_members(3, quiet());
+    gossip(
+        &mut s,
+        now,
+        1,
+        vec![Update::Suspect {
+            member: 0,
+            incarnation: 1,
+            from: 1,
+        }],
+    );
+    assert_eq!(s.incarnation(), 2);
+    drain(&mut s);
+    // A ping carrying the old suspicion: the ack leads with our Alive.
+    s.handle_message(
+        now,
+        2,
+        Message::Ping {
+            seq: 9,
+            target: 0,
+            updates: vec![Update::Suspect {
+                member: 0,
+                incarnation: 1,
+                from: 3,
+            }],
+        },
+    );
+    let (sent, _) = drain(&mut s);
+    assert_eq!(sent.len(), 1);
+    assert!(matches!(&sent[0], (2, Message::Ack { seq: 9, updates }) if updates[0] == alive(0, 2)));
+    // Gossip of an old Dead: a direct Gossip back with our Alive.
+    s.handle_message(
+        now,
+        3,
+        Message::Gossip {
+            updates: vec![Update::Dead {
+                member: 0,
+                incarnation: 0,
+                from: 1,
+            }],
+        },
+    );
+    let (sent, _) = drain(&mut s);
+    assert!(matches!(&sent[..], [(3, Message::Gossip { updates })] if updates[0] == alive(0, 2)));
+}
+
+#[test]
+fn an_unconfirmed_suspicion_gets_a_last_chance_ping() {
+    let (mut s, now) = with_members(10, quiet());
+    gossip(
+        &mut s,
+        now,
+        1,
+        vec![Update::Suspect {
+            member: 5,
+            incarnation: 0,
+            from: 1,
+        }],
+    );
+    let max = suspicion_min(4, 11, Duration::from_secs(1)) * 6;
+    s.handle_timeout(now + max);
+    let (sent, ev) = drain(&mut s);
+    assert!(!ev.iter().any(|e| matches!(e, Event::MemberDown { .. })));
+    let ping = sent
+        .iter()
+        .find(|(to, m)| *to == 5 && matches!(m, Message::Ping { .. }))
+        .expect("last-chance ping");
+    assert_eq!(
+        ping.1.updates()[0],
+        Update::Suspect {
+            member: 5,
+            incarnation: 0,
+            from: 0
+        }
+    );
+    // Its ack carries the refutation: no Down.
+    s.handle_message(
+        now + max,
+        5,
+        Message::Ack {
+            seq: 0,
+            updates: vec![alive(5, 1)],
+        },
+    );
+    assert!(drain(&mut s).1.contains(&Event::MemberRefuted {
+        member: 5,
+        incarnation: 1
+    }));
+    // Silence after the last chance: Down one period later.
+    gossip(
+        &mut s,
+        now + max,
+        1,
+        vec![Update::Suspect {
+            member: 6,
+            incarnation: 0,
+            from: 1,
+        }],
+    );
+    let t = now + max;
+    s.handle_timeout(t + max);
+    assert!(
+        !drain(&mut s)
+            .1
+            .iter()
+            .any(|e| matches!(e, Event::MemberDown { .. }))
+    );
+    s.handle_timeout(t + max + Duration::from_secs(1));
+    assert!(drain(&mut s).1.contains(&Event::MemberDown {
+        member: 6,
+        incarnation: 0,
+        by: 0
+    }));
+}
