@@ -12,7 +12,12 @@
 //!   update sent λ·⌈log10(N+1)⌉ times, least-sent and freshest first, packed up to
 //!   [`Config::max_packet_size`] envelope included.
 //! * **Lifeguard** (Dadgar, Phillips, Currey 2018): local health multiplier, dynamic
-//!   suspicion timeout, nacks, buddy system ([`Lifeguard`]).
+//!   suspicion timeout, nacks, buddy system ([`Lifeguard`]). Two additions of ours, on
+//!   with the buddy system: a member that receives an outdated suspicion of itself answers
+//!   its sender directly with its current Alive (the sender missed the refutation), and a
+//!   suspicion that times out without its k independent confirmations first gets one
+//!   last-chance ping carrying the suspicion, whose ack brings the refutation back if the
+//!   member lives (one period more before Down; a confirmed suspicion is believed at once).
 //! * **Life cycle**: join through seeds with retry, periodic push-pull of the full state,
 //!   graceful leave, and restart: a member is keyed by its address, so a restarted node
 //!   (incarnation back to 0) finds its old entry suspected or dead in the first state it
