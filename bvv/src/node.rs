@@ -57,6 +57,9 @@ pub struct Stats {
     pub syncs_started: u64,
     /// Sync requests answered.
     pub requests_served: u64,
+    /// Sync requests ignored because their clock was older than one already heard
+    /// from the same member (duplicated or long-delayed copies).
+    pub stale_requests: u64,
     /// Reply messages (first and further) sent.
     pub reply_messages_sent: u64,
     /// Replies that carried at least one entry.

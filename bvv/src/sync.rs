@@ -105,6 +105,13 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
             self.stats.dropped_hostile += 1;
             return;
         }
+        // A request older than what this node knows the requester has seen (a duplicate
+        // or a long-delayed copy) would name dots the log has rightly forgotten and
+        // trigger a full transfer for nothing.
+        if self.durable.watermark.is_behind(from, theirs) {
+            self.stats.stale_requests += 1;
+            return;
+        }
         self.learn_watermark(from, theirs, None);
         self.stats.requests_served += 1;
         let d = &self.durable;

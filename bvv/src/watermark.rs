@@ -76,6 +76,16 @@ impl Watermark {
         members.iter().map(|&p| self.get(p, id)).min().unwrap_or(0)
     }
 
+    /// Whether `clock`, claimed to be `peer`'s, is older than what this matrix already
+    /// knows `peer` has seen (a clock only grows, so such a clock is a stale copy: a
+    /// duplicated or long-delayed message).
+    #[must_use]
+    pub fn is_behind(&self, peer: NodeId, clock: &NodeClock) -> bool {
+        self.rows
+            .get(&peer)
+            .is_some_and(|row| row.iter().any(|(&id, &n)| clock.base(id) < n))
+    }
+
     /// Forgets `peer`'s row (its column stays: its dots still travel).
     pub fn remove_row(&mut self, peer: NodeId) {
         self.rows.remove(&peer);

@@ -471,3 +471,22 @@ fn durable_state_survives_a_restart() {
         9
     );
 }
+
+#[test]
+fn a_stale_duplicated_request_is_ignored() {
+    let t = epoch();
+    let mut a = node(0, &[0, 1], &quiet(), t);
+    let mut bn = node(1, &[0, 1], &quiet(), t);
+    a.sync_with(t, 1).unwrap();
+    let old = drain(&mut a);
+    a.put(t, b("k"), b("v"), &Context::new()).unwrap();
+    sync(&mut bn, &mut a, t); // b learns a's newer clock from a's reply
+    sync(&mut a, &mut bn, t);
+    let Output::Send { msg, .. } = old.into_iter().next().unwrap() else {
+        panic!("a request")
+    };
+    bn.handle_message(t, 0, msg);
+    assert!(drain(&mut bn).is_empty());
+    assert_eq!(bn.stats().stale_requests, 1);
+    assert_eq!(bn.stats().full_transfers_sent, 0);
+}
