@@ -577,3 +577,21 @@ fn a_time_going_backwards_is_the_last_time() {
     assert_eq!(drain(&mut n), []);
     assert!(n.pending_joins().count() == 1);
 }
+
+#[test]
+fn a_join_from_a_peer_we_are_asking_voids_our_request() {
+    let now = t0();
+    let mut n = with_views(0, &[1, 2], &[7], now);
+    n.handle_link_down(now, 1);
+    drain(&mut n);
+    assert_eq!(sorted(n.pending_requests()), [7]);
+    // 7 restarted and joins through us: our request to it will never be answered.
+    n.handle_message(now, 7, Message::Join { data: Bytes::new() });
+    let out = drain(&mut n);
+    assert_eq!(out[0], ev(Event::NeighborUp(7)));
+    assert_eq!(out[1], send(7, accept()));
+    assert_eq!(n.pending_requests().count(), 0);
+    // Its timeout later is harmless: 7 stays a neighbour.
+    n.handle_timeout(now + Config::default().neighbor_timeout);
+    assert!(n.is_neighbor(&7));
+}
