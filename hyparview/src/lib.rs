@@ -100,7 +100,7 @@
 //!
 //! # Simulations
 //!
-//! With the `sim` feature, [`scenario`] reproduces the paper's experiments (overlay
+//! With the `sim` feature, the `scenario` module reproduces the paper's experiments (overlay
 //! properties at 10,000 nodes, the failure sweep) on `epidemic-sim`; the `epidemic-sim
 //! hyparview` command prints them beside the paper's figures.
 
