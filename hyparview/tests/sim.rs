@@ -175,3 +175,69 @@ fn a_node_with_both_views_empty_rejoins_through_its_contacts() {
         Ok(())
     });
 }
+
+#[test]
+fn random_fault_plans_leave_one_overlay_once_the_faults_stop() {
+    use epidemic_sim::plan::{Fault, FaultPlan, PlanShape};
+    use rand::SeedableRng;
+    check_seeds(0..6, |seed| {
+        let s = small(100, seed);
+        let mut sim = scenario::build(&s).map_err(|e| e.to_string())?;
+        let t = s.settled();
+        sim.run_until(t).map_err(|e| e.to_string())?;
+        let round = s.config.shuffle_interval;
+        let shape = PlanShape {
+            nodes: 100,
+            horizon: round * 10,
+            max_faults: 30,
+            restarts: false,
+            protected: 4,
+        };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut plan = FaultPlan::random(&mut rng, &shape);
+        for f in &mut plan.faults {
+            f.0 += t; // the plan starts once the overlay is built
+        }
+        let peers: Vec<u64> = (0..100).collect();
+        plan.apply(&mut sim, &peers).map_err(|e| e.to_string())?;
+        let c = s.config.clone();
+        sim.add_invariant(
+            "views within bounds",
+            Some(Duration::from_millis(250)),
+            move |sim| bounds(sim, &c),
+        );
+        // The faults stop: heal, links and speeds back to normal.
+        let calm = t + round * 10;
+        sim.schedule_heal(calm);
+        for (_, f) in &plan.faults {
+            match f {
+                Fault::Link { from, to, .. } => {
+                    sim.schedule_link(calm, &peers[*from], &peers[*to], None)
+                        .map_err(|e| e.to_string())?;
+                }
+                Fault::Slow(i, _) => {
+                    sim.schedule_slow(calm, &peers[*i], Duration::ZERO)
+                        .map_err(|e| e.to_string())?;
+                }
+                _ => {}
+            }
+        }
+        sim.run_until(calm + round * 30)
+            .map_err(|e| e.to_string())?;
+        let (g, _) = active_graph(&sim);
+        let isolated = g
+            .undirected()
+            .in_degrees()
+            .iter()
+            .filter(|&&d| d == 0)
+            .count();
+        if g.components().len() != 1 || isolated != 0 {
+            return Err(format!(
+                "{} components, {isolated} isolated after {} faults",
+                g.components().len(),
+                plan.faults.len()
+            ));
+        }
+        symmetric_but_handshakes(&sim)
+    });
+}
