@@ -110,7 +110,12 @@ impl<P: PeerId, R: Rng> HyParView<P, R> {
                 max: config.max_peer_data,
             });
         }
-        Ok(Self {
+        Ok(Self::fresh(me, data, config, rng))
+    }
+
+    /// A node with empty views; `config` and `data` already checked.
+    fn fresh(me: P, data: Bytes, config: Config, rng: R) -> Self {
+        Self {
             me,
             data,
             active: View::new(config.active_capacity),
@@ -131,7 +136,22 @@ impl<P: PeerId, R: Rng> HyParView<P, R> {
             clock: MonotonicNow::new(),
             rng,
             config,
-        })
+        }
+    }
+
+    /// What a process restarting after a crash builds from what it kept on disk (its id,
+    /// data, config and contacts): empty views, and a `Join` to a contact at its first
+    /// wake-up, which [`poll_timeout`](Machine::poll_timeout) makes due at once; later
+    /// tries back off as any rejoin does.
+    #[must_use]
+    pub fn restarted(&self, rng: R) -> Self {
+        let mut n = Self::fresh(self.me.clone(), self.data.clone(), self.config.clone(), rng);
+        n.contacts = self.contacts.clone();
+        n.clock = self.clock;
+        if let (Some(at), false) = (self.clock.last(), n.contacts.is_empty()) {
+            n.timers.set(Timer::Rejoin, at);
+        }
+        n
     }
 
     // ---- commands -----------------------------------------------------------------------

@@ -161,6 +161,7 @@ impl<P: PeerId, R: Rng> HyParView<P, R> {
             }
             self.next_contact = (self.next_contact + i + 1) % n;
             if self.send_request(now, c.clone(), Kind::Join) {
+                self.start(now);
                 self.stats.rejoins += 1;
                 self.emit(Event::Rejoining(c));
             }

@@ -97,6 +97,13 @@ impl OverlayNode {
         }
     }
 
+    /// The node a crashed one comes back as: HyParView's
+    /// [`restarted`](HyParView::restarted), no flood seen.
+    #[must_use]
+    pub fn restarted(&self, rng: ChaCha8Rng) -> Self {
+        Self::new(self.view.restarted(rng), self.repair_window)
+    }
+
     /// The HyParView machine.
     #[must_use]
     pub fn view(&self) -> &HyParView<u64, ChaCha8Rng> {

@@ -595,3 +595,25 @@ fn a_join_from_a_peer_we_are_asking_voids_our_request() {
     n.handle_timeout(now + Config::default().neighbor_timeout);
     assert!(n.is_neighbor(&7));
 }
+
+#[test]
+fn a_restarted_node_rejoins_through_its_contacts_at_once() {
+    let now = t0();
+    let mut n = node(1);
+    n.join(now, 9).unwrap();
+    n.add_contact(8);
+    n.handle_message(now, 9, accept());
+    drain(&mut n);
+    let mut r = n.restarted(ChaCha8Rng::seed_from_u64(5));
+    assert_eq!(r.active_view().count(), 0);
+    assert_eq!(r.contacts(), [9, 8]);
+    assert_eq!(r.poll_timeout(), Some(now), "due at once");
+    r.handle_timeout(now + Duration::from_secs(1));
+    assert_eq!(
+        drain(&mut r),
+        [
+            send(9, Message::Join { data: Bytes::new() }),
+            ev(Event::Rejoining(9))
+        ]
+    );
+}

@@ -241,3 +241,54 @@ fn random_fault_plans_leave_one_overlay_once_the_faults_stop() {
         symmetric_but_handshakes(&sim)
     });
 }
+
+#[test]
+fn crashed_nodes_that_restart_rejoin_the_overlay() {
+    use epidemic_sim::plan::{FaultPlan, PlanShape};
+    use rand::SeedableRng;
+    check_seeds(0..6, |seed| {
+        let s = small(100, seed);
+        let mut sim = scenario::build(&s).map_err(|e| e.to_string())?;
+        sim.on_restart(|_, old: &mut OverlayNode, rng| {
+            old.restarted(rand_chacha::ChaCha8Rng::from_rng(rng))
+        });
+        let t = s.settled();
+        sim.run_until(t).map_err(|e| e.to_string())?;
+        let round = s.config.shuffle_interval;
+        let shape = PlanShape {
+            nodes: 100,
+            horizon: round * 10,
+            max_faults: 40,
+            restarts: true,
+            protected: 4,
+        };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+        let mut plan = FaultPlan::random(&mut rng, &shape);
+        plan.faults.retain(|f| {
+            matches!(
+                f.1,
+                epidemic_sim::plan::Fault::Crash(_) | epidemic_sim::plan::Fault::Restart(_)
+            )
+        });
+        for f in &mut plan.faults {
+            f.0 += t;
+        }
+        let peers: Vec<u64> = (0..100).collect();
+        plan.apply(&mut sim, &peers).map_err(|e| e.to_string())?;
+        sim.run_until(t + round * 40).map_err(|e| e.to_string())?;
+        let (g, _) = active_graph(&sim);
+        let isolated = g
+            .undirected()
+            .in_degrees()
+            .iter()
+            .filter(|&&d| d == 0)
+            .count();
+        if g.components().len() != 1 || isolated != 0 {
+            return Err(format!(
+                "{} components, {isolated} isolated",
+                g.components().len()
+            ));
+        }
+        symmetric_but_handshakes(&sim)
+    });
+}
