@@ -97,6 +97,9 @@ pub(crate) fn run(g: &Global, args: &BvvArgs) -> Result<(), String> {
     if !(0.001..=3600.0).contains(&args.window_s) || args.sync_ms == 0 || args.sync_ms > 60_000 {
         return Err("--window-s must be in [0.001, 3600] and --sync-ms in [1, 60000]".into());
     }
+    if args.writes > 10_000_000 || args.keys > 100_000_000 {
+        return Err("--writes is at most 10000000 and --keys at most 100000000".into());
+    }
     if args.value_bytes > 16 * 1024 {
         return Err("--value-bytes is at most 16384".into());
     }
