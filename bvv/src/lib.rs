@@ -28,6 +28,11 @@
 //! A requester adds to its clock only the dots that arrived with a container covering
 //! them, so a lost or truncated reply never makes it claim a dot it has not seen.
 //!
+//! A node that lost its state must come back under a new id
+//! ([`Bvv::replace_peer`]): its requests under the old id would be older than what the
+//! others know of it, and are ignored as stale. The new id catches up through a full
+//! transfer, page by page.
+//!
 //! Every node replicates every key of its group (run one group per key range for
 //! partial replication, as DottedDB runs one per virtual node). Members are trusted to
 //! report their own clocks and watermarks truthfully (authenticate the cluster at the

@@ -460,6 +460,10 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
     /// travelling. A node that lost its state must come back under a new id
     /// ([`replace_peer`](Bvv::replace_peer)).
     ///
+    /// Dots of the retired id that no survivor ever received leave a gap below the
+    /// dots that did spread; those stay in the log (their column's base cannot pass the
+    /// gap) until the application decides the gap is lost for good.
+    ///
     /// # Errors
     /// [`Error::UnknownPeer`] if `peer` is not a member.
     pub fn retire_peer(&mut self, now: Instant, peer: NodeId) -> Result<(), Error> {
