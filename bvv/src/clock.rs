@@ -111,6 +111,13 @@ impl NodeClock {
         }
     }
 
+    /// Closes the gaps of `id`'s entry (see [`Entry::close_gaps`]).
+    pub(crate) fn close_gaps(&mut self, id: NodeId) {
+        if let Some(e) = self.entries.get_mut(&id) {
+            e.close_gaps();
+        }
+    }
+
     /// Keeps only the entries of the ids `keep` accepts.
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(NodeId) -> bool) {
         self.entries.retain(|&id, _| keep(id));

@@ -305,6 +305,17 @@ impl Entry {
         })
     }
 
+    /// Marks every counter up to the highest one seen as seen: closes the gaps below it
+    /// (for the id of a retired node whose missing dots are lost for good).
+    pub fn close_gaps(&mut self) {
+        if let Some((w, &word)) = self.bits.iter().enumerate().next_back() {
+            // The highest set bit of the last (non-zero) word.
+            let top = w as u64 * 64 + u64::from(63 - word.leading_zeros());
+            self.base += top + 1;
+            self.bits.clear();
+        }
+    }
+
     /// Encoded size of the entry in bytes, for metadata accounting.
     #[must_use]
     pub fn wire_len(&self) -> usize {
@@ -343,6 +354,17 @@ mod tests {
         assert_eq!((f.base(), f.bits()), (6, &[0b10][..]));
         assert!(f.add(7));
         assert_eq!((f.base(), f.bits()), (8, &[][..]));
+    }
+
+    #[test]
+    fn closing_gaps_takes_the_base_to_the_top() {
+        let mut e = Entry::from_paper(3, "01101").unwrap();
+        e.close_gaps();
+        assert_eq!((e.base(), e.bits()), (8, &[][..]));
+        let mut far = Entry::with_base(1);
+        assert!(far.add(200));
+        far.close_gaps();
+        assert_eq!(far.base(), 200);
     }
 
     #[test]

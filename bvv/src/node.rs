@@ -462,7 +462,8 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
     ///
     /// Dots of the retired id that no survivor ever received leave a gap below the
     /// dots that did spread; those stay in the log (their column's base cannot pass the
-    /// gap) until the application decides the gap is lost for good.
+    /// gap) until the application declares the gap lost with
+    /// [`close_retired`](Bvv::close_retired).
     ///
     /// # Errors
     /// [`Error::UnknownPeer`] if `peer` is not a member.
@@ -479,6 +480,23 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
         self.passes.remove(&peer);
         self.out
             .push_back(Output::Event(Event::PeerRetired { peer }));
+        self.collect_garbage();
+        Ok(())
+    }
+
+    /// Declares the missing dots of the retired `peer` lost for good: this node's clock
+    /// counts every counter of `peer` up to the highest it has seen as seen, so the
+    /// column's log can be truncated. Call it on every survivor once they have synced
+    /// with each other since the retirement (a dot any survivor had has spread by then).
+    ///
+    /// # Errors
+    /// [`Error::UnknownPeer`] if `peer` was not retired.
+    pub fn close_retired(&mut self, now: Instant, peer: NodeId) -> Result<(), Error> {
+        self.clock_now.advance(now);
+        if !self.durable.retired.contains(&peer) {
+            return Err(Error::UnknownPeer(peer));
+        }
+        self.durable.clock.close_gaps(peer);
         self.collect_garbage();
         Ok(())
     }

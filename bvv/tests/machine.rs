@@ -490,3 +490,48 @@ fn a_stale_duplicated_request_is_ignored() {
     assert_eq!(bn.stats().stale_requests, 1);
     assert_eq!(bn.stats().full_transfers_sent, 0);
 }
+
+#[test]
+fn the_lost_dots_of_a_retired_node_can_be_declared_lost() {
+    let t = epoch();
+    let mut n0 = node(0, &[0, 1, 2], &quiet(), t);
+    let mut n1 = node(1, &[0, 1, 2], &quiet(), t);
+    let pushing = Config::default();
+    let mut n2 = node(2, &[0, 1, 2], &pushing, t);
+    for k in 1..=3 {
+        n2.put(t, b(&format!("k{k}")), b("v"), &Context::new())
+            .unwrap();
+        // Only the first and third writes ever leave node 2.
+        for o in drain(&mut n2) {
+            if let Output::Send { to, msg } = o {
+                if k != 2 {
+                    let n = if to == 0 { &mut n0 } else { &mut n1 };
+                    n.handle_message(t, 2, msg);
+                }
+            }
+        }
+    }
+    // Node 2's disk is gone: retire it; the gap at (2, 2) holds (2, 3) in the logs.
+    for n in [&mut n0, &mut n1] {
+        n.retire_peer(t, 2).unwrap();
+        drain(n);
+    }
+    for _ in 0..2 {
+        sync(&mut n0, &mut n1, t);
+        sync(&mut n1, &mut n0, t);
+    }
+    assert_eq!((n0.log().len(), n1.log().len()), (1, 1));
+    assert_eq!(
+        n0.close_retired(t, 1),
+        Err(epidemic_bvv::Error::UnknownPeer(1))
+    );
+    for n in [&mut n0, &mut n1] {
+        n.close_retired(t, 2).unwrap();
+    }
+    sync(&mut n0, &mut n1, t);
+    sync(&mut n1, &mut n0, t);
+    assert!(n0.log().is_empty() && n1.log().is_empty());
+    assert_eq!(n0.clock().base(2), 3);
+    assert_eq!(n0.store(), n1.store());
+    assert_eq!(n0.store().len(), 2);
+}
