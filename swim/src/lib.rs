@@ -32,8 +32,9 @@
 //!
 //! * `Alive(i)` wins if `i > j`; a new member is always accepted, and so is a higher
 //!   incarnation over a tombstone (a rejoin). Equal incarnations change nothing.
-//! * `Suspect(i)` wins over `Alive(j)` if `i ≥ j`; over `Suspect(j)` it only confirms the
-//!   suspicion (each distinct suspecter shrinks the Lifeguard timeout). It never touches
+//! * `Suspect(i)` wins over `Alive(j)` if `i ≥ j`; over `Suspect(i)` it only confirms the
+//!   suspicion (each distinct suspecter shrinks the Lifeguard timeout), over `Suspect(j < i)`
+//!   it starts a new one. It never touches
 //!   Dead or Left.
 //! * `Dead(i)` and `Left(i)` win over Alive and Suspect if `i ≥ j`, and hold until an
 //!   `Alive(i' > i)` or until the tombstone expires.

@@ -5,9 +5,9 @@
 //!
 //! * `Alive(i)` wins if `i > j` (a new member is always accepted; a tombstone too, which is
 //!   a rejoin). Equal incarnations change nothing.
-//! * `Suspect(i)` wins over `Alive(j)` if `i ≥ j`; over `Suspect(j)` it only confirms the
-//!   suspicion (a distinct suspecter shrinks the Lifeguard timeout). It never touches
-//!   Dead or Left.
+//! * `Suspect(i)` wins over `Alive(j)` if `i ≥ j`; over `Suspect(i)` it only confirms the
+//!   suspicion (a distinct suspecter shrinks the Lifeguard timeout), over `Suspect(j < i)`
+//!   it starts a new one. It never touches Dead or Left.
 //! * `Dead(i)` / `Left(i)` win over Alive and Suspect if `i ≥ j` and are final until an
 //!   `Alive(i' > i)`.
 //!
@@ -215,8 +215,20 @@ impl<A: Address, R: Rng> Swim<A, R> {
             self.stats.updates_stale += 1;
             return;
         }
+        if m.state == State::Suspect && incarnation > m.incarnation {
+            // A suspicion of a newer incarnation is a new suspicion (the member refuted the
+            // old one), not a confirmation of the old: start over.
+            if let Some(old) = self.suspicions.remove(member) {
+                self.timers.cancel(old.timer);
+            }
+            if let Some(m) = self.members.get_mut(member) {
+                m.state = State::Alive;
+            }
+        }
+        let Some(m) = self.members.get_mut(member) else {
+            return;
+        };
         if m.state == State::Suspect {
-            m.incarnation = incarnation;
             if self.confirm(now, member, from) {
                 // Pass the confirmation on so others shrink their timeouts too.
                 self.enqueue(Update::Suspect {

@@ -929,3 +929,43 @@ fn an_unconfirmed_suspicion_gets_a_last_chance_ping() {
         by: 0
     }));
 }
+
+#[test]
+fn a_suspicion_of_a_newer_incarnation_starts_over() {
+    let (mut s, now) = with_members(10, quiet());
+    gossip(
+        &mut s,
+        now,
+        1,
+        vec![Update::Suspect {
+            member: 5,
+            incarnation: 0,
+            from: 1,
+        }],
+    );
+    let later = now + Duration::from_secs(5);
+    let ev = gossip(
+        &mut s,
+        later,
+        2,
+        vec![Update::Suspect {
+            member: 5,
+            incarnation: 1,
+            from: 2,
+        }],
+    );
+    assert_eq!(
+        ev,
+        [Event::MemberSuspected {
+            member: 5,
+            incarnation: 1,
+            by: 2
+        }]
+    );
+    let max = suspicion_min(4, 11, Duration::from_secs(1)) * 6;
+    assert_eq!(
+        s.suspicions.get(&5).unwrap().timer.at(),
+        later + max,
+        "a fresh timer, no confirmation"
+    );
+}
