@@ -111,11 +111,15 @@ impl NodeClock {
         }
     }
 
-    /// Closes the gaps of `id`'s entry (see [`Entry::close_gaps`]).
-    pub(crate) fn close_gaps(&mut self, id: NodeId) {
-        if let Some(e) = self.entries.get_mut(&id) {
-            e.close_gaps();
+    /// Closes the gaps of `id`'s entry (see [`Entry::close_gaps`]) and raises its base
+    /// to at least `at_least`.
+    pub(crate) fn close_gaps(&mut self, id: NodeId, at_least: u64) {
+        if at_least == 0 && !self.entries.contains_key(&id) {
+            return;
         }
+        let e = self.entries.entry(id).or_default();
+        e.close_gaps();
+        e.raise_base(at_least);
     }
 
     /// Keeps only the entries of the ids `keep` accepts.

@@ -316,6 +316,13 @@ impl Entry {
         }
     }
 
+    /// Raises the base to at least `base` (every counter up to it seen).
+    pub fn raise_base(&mut self, base: u64) {
+        if base > self.base {
+            *self = self.join(&Entry::with_base(base));
+        }
+    }
+
     /// Encoded size of the entry in bytes, for metadata accounting.
     #[must_use]
     pub fn wire_len(&self) -> usize {

@@ -485,18 +485,32 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
     }
 
     /// Declares the missing dots of the retired `peer` lost for good: this node's clock
-    /// counts every counter of `peer` up to the highest it has seen as seen, so the
-    /// column's log can be truncated. Call it on every survivor once they have synced
+    /// counts every counter of `peer` up to the highest it has seen (in its clock or in
+    /// a key's causal context) as seen, so the column's log can be truncated and those
+    /// contexts stripped. Call it on every survivor once they have synced
     /// with each other since the retirement (a dot any survivor had has spread by then).
     ///
+    /// A node that joined after the retirement (it never had `peer` as a member) may
+    /// call it too, or simply catch up from the others.
+    ///
     /// # Errors
-    /// [`Error::UnknownPeer`] if `peer` was not retired.
+    /// [`Error::UnknownPeer`] if `peer` is this node or a current member.
     pub fn close_retired(&mut self, now: Instant, peer: NodeId) -> Result<(), Error> {
         self.clock_now.advance(now);
-        if !self.durable.retired.contains(&peer) {
+        if peer == self.durable.id || self.durable.members.contains(&peer) {
             return Err(Error::UnknownPeer(peer));
         }
-        self.durable.clock.close_gaps(peer);
+        // Contexts may name dots of `peer` no clock here holds (they came with a
+        // container whose sender is gone): those are part of what is declared lost.
+        let d = &self.durable;
+        let named = d
+            .unstripped
+            .keys()
+            .filter_map(|k| d.store.get(k))
+            .map(|dcc| dcc.context().get(peer))
+            .max()
+            .unwrap_or(0);
+        self.durable.clock.close_gaps(peer, named);
         self.collect_garbage();
         Ok(())
     }

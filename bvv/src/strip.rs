@@ -63,6 +63,11 @@ impl StripQueue {
         out
     }
 
+    /// Every waiting key (in no particular order: for aggregates only).
+    pub fn keys(&self) -> impl Iterator<Item = &Bytes> {
+        self.at.keys()
+    }
+
     /// Keys waiting.
     #[must_use]
     pub fn len(&self) -> usize {

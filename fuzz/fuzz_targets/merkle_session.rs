@@ -41,6 +41,9 @@ enum Op {
     Sync,
 }
 
+/// A coded symbol as raw fields: key sum, digest sum, checksum sum, count.
+type RawSymbol = ([u8; 8], [u8; 8], [u8; 8], i64);
+
 #[derive(Debug, Arbitrary)]
 enum Body {
     Hashes {
@@ -58,7 +61,7 @@ enum Body {
         level: u8,
         diff: Vec<u8>,
         start: u64,
-        symbols: Vec<([u8; 8], [u8; 8], [u8; 8], i64)>,
+        symbols: Vec<RawSymbol>,
     },
     More(u64),
     Done {

@@ -148,9 +148,13 @@ fuzz_target!(|input: Input| {
                     },
                 );
             }
-            Op::Ack { from, id } => {
-                c.handle_message(now, from % 9, Message::RepairAck { id: u64::from(id % 16) })
-            }
+            Op::Ack { from, id } => c.handle_message(
+                now,
+                from % 9,
+                Message::RepairAck {
+                    id: u64::from(id % 16),
+                },
+            ),
             Op::LinkDown(p) => c.handle_link_down(now, p % 9),
             Op::Advance(ms) => {
                 now += Duration::from_millis(u64::from(ms));
