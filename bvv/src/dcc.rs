@@ -231,6 +231,14 @@ impl Dcc {
         self.context.join_from(&other.context);
     }
 
+    /// Drops the values whose dots `clock` has seen and raises the context to its
+    /// bases: what an absent key at a node with that clock means (its values were seen
+    /// there and deleted). Used when a full transfer skips a key this node holds.
+    pub fn discard_seen(&mut self, clock: &NodeClock) {
+        self.values.retain(|(d, _)| !clock.contains(*d));
+        self.fill(clock);
+    }
+
     /// Drops every context entry the node clock's base already covers: what a key keeps
     /// at rest. [`fill`](Dcc::fill) with the same (or a later) clock restores them.
     pub fn strip(&mut self, clock: &NodeClock) {

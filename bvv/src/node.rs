@@ -145,6 +145,8 @@ pub struct ReadResult {
 #[derive(Debug)]
 pub(crate) struct FullProgress {
     pub(crate) request: u32,
+    /// The keys the page carried (at most `max_keys_per_sync`).
+    pub(crate) keys: BTreeSet<Bytes>,
     pub(crate) total: u32,
     pub(crate) seen: BTreeSet<u32>,
     pub(crate) clock: Option<NodeClock>,

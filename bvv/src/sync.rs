@@ -247,10 +247,16 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
             return;
         }
         self.learn_watermark(from, &reply.clock, Some(&reply.watermark));
+        let keys: Vec<Bytes> = if reply.full {
+            reply.entries.iter().map(|e| e.key.clone()).collect()
+        } else {
+            Vec::new()
+        };
         self.apply_reply_entries(from, reply.request, reply.entries);
         let key = (from, reply.session);
         if reply.full {
             let p = self.session(key);
+            p.keys.extend(keys);
             p.request = reply.request;
             p.total = reply.total;
             p.seen.insert(0);
@@ -283,9 +289,11 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
             self.stats.dropped_hostile += 1;
             return;
         }
+        let keys: Vec<Bytes> = entries.iter().map(|e| e.key.clone()).collect();
         self.apply_reply_entries(from, request, entries);
         let key = (from, session);
         let p = self.session(key);
+        p.keys.extend(keys);
         if p.clock.is_none() || index < p.total {
             p.seen.insert(index);
         }
@@ -302,6 +310,7 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
         }
         self.sessions.entry(key).or_insert_with(|| FullProgress {
             request: 0,
+            keys: BTreeSet::new(),
             total: 0,
             seen: BTreeSet::new(),
             clock: None,
@@ -324,6 +333,7 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
             request,
             clock: Some(clock),
             next,
+            keys,
             ..
         }) = self.sessions.remove(&key)
         else {
@@ -340,7 +350,7 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
                 self.passes.insert(
                     peer,
                     Pass {
-                        clock,
+                        clock: clock.clone(),
                         cursor: None,
                     },
                 );
@@ -350,6 +360,22 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
                     return;
                 }
             }
+        }
+        // Keys of this page's range held here but absent there: the sender saw (and
+        // deleted) whatever values of them its clock holds.
+        let resume = self.requested.get(&peer).and_then(|r| r.resume.clone());
+        let absent: Vec<Bytes> = self
+            .durable
+            .store
+            .keys_after(resume.as_deref())
+            .take_while(|k| next.as_ref().is_none_or(|n| k <= n))
+            .filter(|k| !keys.contains(k))
+            .collect();
+        for k in absent {
+            let mut dcc = self.durable.store.get(&k).unwrap_or_default();
+            dcc.fill(&self.durable.clock);
+            dcc.discard_seen(&clock);
+            self.store_stripped(k, dcc);
         }
         if let Some(k) = next {
             if let Some(p) = self.passes.get_mut(&peer) {
