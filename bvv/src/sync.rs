@@ -442,13 +442,14 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
                 || d.clock.entry(id).is_some()
                 || room
         };
+        let bad = |dot: Dot| {
+            dot.counter == 0 || (dot.id == me && dot.counter > my_base) || !known(dot.id)
+        };
         let hostile = e.key.is_empty()
-            || e.dots.iter().any(|&dot| {
-                dot.counter == 0
-                    || (dot.id == me && dot.counter > my_base)
-                    || !known(dot.id)
-                    || !e.dcc.context().covers(dot)
-            });
+            || e.dots
+                .iter()
+                .any(|&dot| bad(dot) || !e.dcc.context().covers(dot))
+            || e.dcc.values().iter().any(|&(dot, _)| bad(dot));
         if hostile {
             self.stats.dropped_hostile += 1;
             return;
@@ -460,7 +461,11 @@ impl<S: Storage, R: Rng> Bvv<S, R> {
         local.sync(&e.dcc);
         let mut new_dots = 0u64;
         let mut fresh: SmallVec<[Dot; 1]> = SmallVec::new();
-        for &dot in &e.dots {
+        // The named dots, and the dots of the values that came (each wrote this key, and
+        // this node now holds its value or what superseded it): the latter matter when
+        // the sender's log could not name them (it received them without a log entry).
+        let values = e.dcc.values().iter().map(|&(dot, _)| dot);
+        for dot in e.dots.iter().copied().chain(values) {
             if d.clock.contains(dot) {
                 continue;
             }
