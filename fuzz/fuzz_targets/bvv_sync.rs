@@ -82,10 +82,10 @@ impl Cluster {
     fn pump(&mut self) {
         for n in &mut self.nodes {
             while let Some(o) = n.poll_output() {
-                if let Output::Send { to, msg } = o {
-                    if self.wire.len() < 4096 {
-                        self.wire.push_back((n.id(), to, msg));
-                    }
+                if let Output::Send { to, msg } = o
+                    && self.wire.len() < 4096
+                {
+                    self.wire.push_back((n.id(), to, msg));
                 }
             }
         }

@@ -7,8 +7,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bvv;
 mod common;
 mod flood;
+mod hinted_handoff;
+mod hyparview;
+mod merkle;
+mod read_repair;
+mod swim;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -32,9 +38,27 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Bitmap version vectors and node-wide sync: bytes and keys per sync against the keys
+    /// actually missing, metadata per key at rest against per-key version vectors.
+    Bvv(bvv::BvvArgs),
     /// Flood broadcasts over a random overlay: proves the simulator end to end and measures
     /// its speed (deliveries per second of wall time).
     Flood(flood::FloodArgs),
+    /// Hinted handoff and sloppy quorums: a replica down and back under a write workload;
+    /// hints, repair time, zero acknowledged-write loss, adaptive vs unthrottled replay.
+    HintedHandoff(hinted_handoff::HintedHandoffArgs),
+    /// HyParView partial views: overlay shape at 10,000 nodes and the failure sweep
+    /// (reliability of a flood, rounds to heal, isolated nodes) beside the paper's figures.
+    Hyparview(hyparview::HyparviewArgs),
+    /// Merkle anti-entropy and RIBLT: bytes, round trips and keys shipped to find d
+    /// differences between two replicas of n keys, per method, beside the anchors.
+    Merkle(merkle::MerkleArgs),
+    /// Read coordinator: digest reads, minimal-diff read repair, speculative retry and
+    /// monotonic quorum reads over stale replicas, beside Cassandra's read path.
+    ReadRepair(read_repair::ReadRepairArgs),
+    /// SWIM with Lifeguard: join, kill, loss and a slow member; detection time, false
+    /// positives and cost per member per period beside the paper's and foca's figures.
+    Swim(swim::SwimArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,7 +70,13 @@ fn main() -> ExitCode {
     } = Cli::parse();
     let global = common::Global { seed, json, plot };
     let result = match &command {
+        Command::Bvv(args) => bvv::run(&global, args),
         Command::Flood(args) => flood::run(&global, args),
+        Command::HintedHandoff(args) => hinted_handoff::run(&global, args),
+        Command::Hyparview(args) => hyparview::run(&global, args),
+        Command::Merkle(args) => merkle::run(&global, args),
+        Command::ReadRepair(args) => read_repair::run(&global, args),
+        Command::Swim(args) => swim::run(&global, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
