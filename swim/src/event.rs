@@ -121,6 +121,8 @@ pub struct Stats {
     pub nacks_received: u64,
     /// Refutations of suspicions about ourselves.
     pub refutations: u64,
+    /// Replies that carried a newer Alive back to the sender of an outdated suspicion.
+    pub corrections_sent: u64,
     /// Suspicions this node raised or adopted.
     pub suspicions: u64,
     /// Members this node declared or learned dead.

@@ -170,7 +170,7 @@ impl<A: Address, R: Rng> Swim<A, R> {
             return;
         };
         let me = self.me.clone();
-        self.apply_suspect(now, &p.target, inc, &me);
+        self.apply_suspect(now, &p.target, inc, &me, true);
     }
 
     pub(crate) fn on_ack(&mut self, seq: u32) {

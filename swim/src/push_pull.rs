@@ -94,7 +94,7 @@ impl<A: Address, R: Rng> Swim<A, R> {
         match s.state {
             State::Alive => self.apply_alive(now, s.member, s.incarnation, s.meta),
             State::Suspect | State::Dead => {
-                self.apply_suspect(now, &s.member, s.incarnation, from);
+                self.apply_suspect(now, &s.member, s.incarnation, from, false);
             }
             State::Left => {
                 let m = s.member.clone();

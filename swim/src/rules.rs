@@ -21,12 +21,12 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use rand::Rng;
-use smallvec::smallvec;
+use smallvec::{SmallVec, smallvec};
 
 use crate::Address;
 use crate::event::{Bound, Event};
 use crate::lifeguard::{suspicion_k, suspicion_min, suspicion_timeout};
-use crate::message::{State, Update};
+use crate::message::{Message, State, Update};
 use crate::swim::{Member, Suspicion, Swim, Timer, seen_key};
 
 impl<A: Address, R: Rng> Swim<A, R> {
@@ -48,7 +48,7 @@ impl<A: Address, R: Rng> Swim<A, R> {
                 member,
                 incarnation,
                 from,
-            } => self.apply_suspect(now, &member, incarnation, &from),
+            } => self.apply_suspect(now, &member, incarnation, &from, true),
             Update::Dead {
                 member,
                 incarnation,
@@ -202,7 +202,20 @@ impl<A: Address, R: Rng> Swim<A, R> {
         true
     }
 
-    pub(crate) fn apply_suspect(&mut self, now: Instant, member: &A, incarnation: u32, from: &A) {
+    /// A suspicion of `member` at `incarnation`. `attributed`: `from` suspected it itself
+    /// (a probe that failed, or gossip naming the suspecter). A push-pull entry is not:
+    /// its sender may only have heard the suspicion, so it neither confirms an open
+    /// suspicion nor is gossiped under the sender's name (as memberlist, which merges it
+    /// as its own suspicion); counting each relayer of a state table as an independent
+    /// suspecter shrank timeouts to their minimum and skipped the last-chance probe.
+    pub(crate) fn apply_suspect(
+        &mut self,
+        now: Instant,
+        member: &A,
+        incarnation: u32,
+        from: &A,
+        attributed: bool,
+    ) {
         if *member == self.me {
             self.about_me(incarnation, State::Suspect, None);
             return;
@@ -213,6 +226,9 @@ impl<A: Address, R: Rng> Swim<A, R> {
         };
         if incarnation < m.incarnation || !m.state.is_live() {
             self.stats.updates_stale += 1;
+            if incarnation < m.incarnation && m.state == State::Alive {
+                self.correct(member);
+            }
             return;
         }
         if m.state == State::Suspect && incarnation > m.incarnation {
@@ -229,7 +245,7 @@ impl<A: Address, R: Rng> Swim<A, R> {
             return;
         };
         if m.state == State::Suspect {
-            if self.confirm(now, member, from) {
+            if attributed && self.confirm(now, member, from) {
                 // Pass the confirmation on so others shrink their timeouts too.
                 self.enqueue(Update::Suspect {
                     member: member.clone(),
@@ -264,7 +280,11 @@ impl<A: Address, R: Rng> Swim<A, R> {
                 timer,
                 start: now,
                 k,
-                suspecters: smallvec![from.clone()],
+                suspecters: if attributed {
+                    smallvec![from.clone()]
+                } else {
+                    SmallVec::new()
+                },
                 min,
                 max,
                 last_chance: false,
@@ -276,11 +296,27 @@ impl<A: Address, R: Rng> Swim<A, R> {
             incarnation,
             by: from.clone(),
         });
-        self.enqueue(Update::Suspect {
-            member: member.clone(),
-            incarnation,
-            from: from.clone(),
-        });
+        if attributed {
+            self.enqueue(Update::Suspect {
+                member: member.clone(),
+                incarnation,
+                from: from.clone(),
+            });
+        }
+    }
+
+    /// The sender spreads a suspicion (or a Down) that `member` already refuted: it
+    /// missed the refutation, and may be the one node still counting down to a false
+    /// Down. Whoever knows the newer Alive answers with it (the member itself does the
+    /// same about itself), so a node that missed the refutation's wave hears it from the
+    /// first member it gossips the outdated suspicion to.
+    fn correct(&mut self, member: &A) {
+        if self.correcting
+            && self.corrections.len() < crate::swim::MAX_CORRECTIONS
+            && !self.corrections.contains(member)
+        {
+            self.corrections.push(member.clone());
+        }
     }
 
     /// A distinct suspecter confirms a suspicion: reschedule its timeout. False if `from`
@@ -289,12 +325,11 @@ impl<A: Address, R: Rng> Swim<A, R> {
         let Some(s) = self.suspicions.get_mut(member) else {
             return false;
         };
-        let confirmations = u32::try_from(s.suspecters.len()).unwrap_or(u32::MAX) - 1;
-        if confirmations >= s.k || s.suspecters.contains(from) {
+        if confirmations(&s.suspecters) >= s.k || s.suspecters.contains(from) {
             return false;
         }
         s.suspecters.push(from.clone());
-        let timeout = suspicion_timeout(confirmations + 1, s.k, s.min, s.max);
+        let timeout = suspicion_timeout(confirmations(&s.suspecters), s.k, s.min, s.max);
         let at = (s.start + timeout).max(now);
         let old = s.timer;
         s.timer = self.timers.insert(at, Timer::Suspicion(member.clone()));
@@ -316,8 +351,7 @@ impl<A: Address, R: Rng> Swim<A, R> {
         // lives. A suspicion confirmed k times is believed at once.
         if self.config.lifeguard.buddy {
             if let Some(s) = self.suspicions.get_mut(member) {
-                let confirmations = u32::try_from(s.suspecters.len()).unwrap_or(u32::MAX) - 1;
-                if !s.last_chance && confirmations < s.k {
+                if !s.last_chance && confirmations(&s.suspecters) < s.k {
                     s.last_chance = true;
                     s.timer = self.timers.insert(
                         now + self.config.probe_interval,
@@ -326,6 +360,30 @@ impl<A: Address, R: Rng> Swim<A, R> {
                     self.stats.last_chance_pings += 1;
                     let seq = self.next_seq();
                     self.ping(member.clone(), seq);
+                    // And through k helpers, the suspicion attached: a helper that knows
+                    // the refutation answers with it at once, one that does not relays a
+                    // ping that carries the suspicion to the member. One lost ping no
+                    // longer decides.
+                    let helpers =
+                        self.random_members(self.config.indirect_checks, Some(member), |m| {
+                            m.state == State::Alive
+                        });
+                    for h in helpers {
+                        self.stats.ping_reqs_sent += 1;
+                        let updates = vec![Update::Suspect {
+                            member: member.clone(),
+                            incarnation: inc,
+                            from: self.me.clone(),
+                        }];
+                        self.send(
+                            h,
+                            Message::PingReq {
+                                seq,
+                                target: member.clone(),
+                                updates,
+                            },
+                        );
+                    }
                     return;
                 }
             }
@@ -354,6 +412,9 @@ impl<A: Address, R: Rng> Swim<A, R> {
         };
         if incarnation < m.incarnation || !m.state.is_live() {
             self.stats.updates_stale += 1;
+            if incarnation < m.incarnation && m.state == State::Alive {
+                self.correct(member);
+            }
             return;
         }
         m.incarnation = incarnation;
@@ -425,4 +486,9 @@ impl<A: Address, R: Rng> Swim<A, R> {
             payload,
         });
     }
+}
+
+/// Independent confirmations among a suspicion's distinct suspecters: all but the first.
+fn confirmations<A>(suspecters: &[A]) -> u32 {
+    u32::try_from(suspecters.len().saturating_sub(1)).unwrap_or(u32::MAX)
 }

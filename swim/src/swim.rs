@@ -23,6 +23,10 @@ use crate::event::{Bound, Event, MemberInfo, Stats};
 use crate::lifeguard::{Awareness, push_pull_scale, retransmit_limit};
 use crate::message::{Message, State, Update};
 
+/// Most members whose refutation one reply carries back to the sender of an outdated
+/// suspicion (each Alive is small; eight fit any packet size `validate` accepts).
+pub(crate) const MAX_CORRECTIONS: usize = 8;
+
 /// The protocol-wide timers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Tick {
@@ -151,6 +155,15 @@ pub struct Swim<A: Address, R> {
     pub(crate) stats: Stats,
     /// Set while handling a message that spread an outdated suspicion of us.
     pub(crate) correct_sender: bool,
+    /// Members the message being handled suspected or declared dead at an incarnation
+    /// they have since refuted: the sender missed the refutation, so it gets our newer
+    /// Alive back (at most [`MAX_CORRECTIONS`] per message).
+    pub(crate) corrections: SmallVec<[A; 4]>,
+    /// Whether the message being handled asks something (a ping or a ping-req), so that
+    /// third-party corrections are worth a reply. Gossip and answers are not corrected:
+    /// during a refutation's wave most outdated suspicions are still in flight and
+    /// answering each would cost more than the wave.
+    pub(crate) correcting: bool,
 }
 
 impl<A: Address, R> std::fmt::Debug for Swim<A, R> {
@@ -203,6 +216,8 @@ impl<A: Address, R: Rng> Swim<A, R> {
             out: VecDeque::new(),
             stats: Stats::default(),
             correct_sender: false,
+            corrections: SmallVec::new(),
+            correcting: false,
             config,
         })
     }
@@ -496,6 +511,29 @@ impl<A: Address, R: Rng> Swim<A, R> {
         });
     }
 
+    /// The Alive updates that correct the sender of the message just handled: ours if it
+    /// spread an outdated suspicion of us, and each member's it suspected or declared
+    /// dead below the incarnation that member has since refuted with.
+    pub(crate) fn take_corrections(&mut self) -> Vec<Update<A>> {
+        let mut updates = Vec::new();
+        if std::mem::take(&mut self.correct_sender) {
+            updates.push(self.self_alive());
+        }
+        for a in std::mem::take(&mut self.corrections) {
+            if let Some(m) = self.members.get(&a).filter(|m| m.state == State::Alive) {
+                updates.push(Update::Alive {
+                    member: a,
+                    incarnation: m.incarnation,
+                    meta: m.meta.clone(),
+                });
+            }
+        }
+        if !updates.is_empty() {
+            self.stats.corrections_sent += 1;
+        }
+        updates
+    }
+
     /// Our own Alive update.
     pub(crate) fn self_alive(&self) -> Update<A> {
         Update::Alive {
@@ -690,6 +728,8 @@ impl<A: Address, R: Rng> Machine for Swim<A, R> {
             self.ensure_started(now);
         }
         self.correct_sender = false;
+        self.corrections.clear();
+        self.correcting = matches!(msg, Message::Ping { .. } | Message::PingReq { .. });
         match msg {
             Message::Ping {
                 seq,
@@ -701,11 +741,7 @@ impl<A: Address, R: Rng> Machine for Swim<A, R> {
                     return;
                 }
                 self.apply_all(now, &from, updates);
-                let updates = if std::mem::take(&mut self.correct_sender) {
-                    vec![self.self_alive()]
-                } else {
-                    Vec::new()
-                };
+                let updates = self.take_corrections();
                 self.send(from, Message::Ack { seq, updates });
                 return;
             }
@@ -733,8 +769,8 @@ impl<A: Address, R: Rng> Machine for Swim<A, R> {
                 ..
             } => self.on_push_pull(now, &from, seq, reply, members),
         }
-        if std::mem::take(&mut self.correct_sender) {
-            let updates = vec![self.self_alive()];
+        let updates = self.take_corrections();
+        if !updates.is_empty() {
             self.send(from, Message::Gossip { updates });
         }
     }
