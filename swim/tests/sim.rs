@@ -279,3 +279,28 @@ fn same_seed_same_trace() {
     assert_eq!(run(9), run(9));
     assert_ne!(run(9), run(10));
 }
+
+/// Heavy loss and a push-pull every second: many exchanged tables carry each suspicion's
+/// Suspect entry while it is open. Their senders are relayers, not suspecters; counted as
+/// confirmations they shrank suspicions to the minimum and skipped the last-chance probe
+/// (false Downs at N = 1,000 and 10% loss; the unit test
+/// `push_pull_suspect_entries_do_not_confirm_a_suspicion` pins the rule itself).
+#[test]
+fn heavy_loss_and_frequent_push_pull_cause_no_false_positive() {
+    check_seeds(0..2, |seed| -> Result<(), String> {
+        let mut s = SwimScenario {
+            nodes: 30,
+            kill: 0.0,
+            observe: Duration::from_secs(300),
+            seed,
+            ..SwimScenario::default()
+        };
+        s.config.push_pull_interval = Duration::from_secs(1);
+        s.link.loss = Loss::Uniform(0.2);
+        let r = scenario::run(&s)?;
+        if r.false_positives != 0 {
+            return Err(format!("{} false positives at 20% loss", r.false_positives));
+        }
+        Ok(())
+    });
+}
