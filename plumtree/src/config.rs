@@ -1,0 +1,160 @@
+//! [`Config`]: timers, thresholds and bounds, with the paper's or iroh-gossip's values as
+//! defaults.
+
+use std::time::Duration;
+
+use crate::error::Error;
+
+/// The parameters of a [`Plumtree`](crate::Plumtree) node.
+///
+/// The paper (Leitão, Pereira, Rodrigues, SRDS 2007) names the mechanisms but leaves most
+/// values to the deployment; where it gives none, the default is iroh-gossip's (its
+/// `proto/plumtree.rs` `Config`) or ours, as noted on each field. Every bound is a bound on
+/// state a peer could otherwise grow; what is dropped at a bound is counted in
+/// [`Stats`](crate::Stats).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Largest message we send or accept a broadcast for, envelope included; IHAVE batches
+    /// are packed up to it. iroh-gossip: 4096 bytes.
+    pub max_message_size: usize,
+    /// How long IHAVE announcements to lazy peers are batched before they are sent (the
+    /// paper's lazy-push policy). Ours: 20 ms (iroh-gossip dispatches after 5 ms; a longer
+    /// batch packs more ids per message, a shorter one grafts sooner).
+    pub ihave_interval: Duration,
+    /// How long after an IHAVE for an unknown message we wait for the payload before we
+    /// GRAFT the announcer (the paper's `timeout1`). iroh-gossip: 80 ms.
+    pub graft_timeout_1: Duration,
+    /// The shorter wait before the next announcer is grafted (the paper's `timeout2`).
+    /// iroh-gossip: 40 ms.
+    pub graft_timeout_2: Duration,
+    /// The optimisation: when an IHAVE announces a message with a round lower by more
+    /// than this than the round the payload came with, the lazy link replaces the eager
+    /// one. Ours: 3 (iroh-gossip: 7; a lower threshold keeps the tree shallower).
+    pub optimization_threshold: u16,
+    /// Whether duplicates prune links. `false` turns Plumtree into eager flooding over the
+    /// same neighbours (the baseline the simulator compares against). Ours: true.
+    pub prune: bool,
+    /// How long a delivered payload stays cached to serve GRAFTs and announce to new
+    /// neighbours. iroh-gossip: 30 s.
+    pub payload_ttl: Duration,
+    /// Most payloads cached at once; the oldest is evicted first. Ours: 4096.
+    pub max_cached_payloads: usize,
+    /// Most payload bytes cached at once; the oldest is evicted first. Ours: 16 MiB.
+    pub max_cached_bytes: usize,
+    /// How long a received message id is remembered to recognise duplicates.
+    /// iroh-gossip: 90 s.
+    pub received_ttl: Duration,
+    /// Most message ids remembered; the oldest is forgotten first. Ours: 65,536.
+    pub max_received: usize,
+    /// Most neighbours (eager plus lazy). Ours: 64 (HyParView keeps 5).
+    pub max_neighbors: usize,
+    /// Most messages missing at once (announced, payload not yet here). Ours: 4096.
+    pub max_missing: usize,
+    /// Most announcers remembered per missing message, grafted in turn. Ours: 8.
+    pub max_announcers: usize,
+    /// Most IHAVE entries queued for one peer between two flushes. Ours: 4096 (the
+    /// payload cache's size: enough to announce all of it to a new neighbour).
+    pub max_ihave_queue: usize,
+    /// Most entries of one received IHAVE that are looked at; the rest are dropped and
+    /// counted as hostile. Ours: 512 (a 4096-byte IHAVE holds at most 240).
+    pub max_ihave_entries: usize,
+    /// GRAFTs with an id a peer may have answered with a payload beyond the ids we
+    /// announced to it: each id we announce to a peer gives it one more, up to
+    /// [`max_graft_credit`](Config::max_graft_credit). Ours: 16.
+    pub initial_graft_credit: u32,
+    /// Ceiling of a peer's GRAFT credit, so no peer can make us send unbounded data. Ours:
+    /// 8192.
+    pub max_graft_credit: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_message_size: 4096,
+            ihave_interval: Duration::from_millis(20),
+            graft_timeout_1: Duration::from_millis(80),
+            graft_timeout_2: Duration::from_millis(40),
+            optimization_threshold: 3,
+            prune: true,
+            payload_ttl: Duration::from_secs(30),
+            max_cached_payloads: 4096,
+            max_cached_bytes: 16 << 20,
+            received_ttl: Duration::from_secs(90),
+            max_received: 65_536,
+            max_neighbors: 64,
+            max_missing: 4096,
+            max_announcers: 8,
+            max_ihave_queue: 4096,
+            max_ihave_entries: 512,
+            initial_graft_credit: 16,
+            max_graft_credit: 8192,
+        }
+    }
+}
+
+impl Config {
+    /// Eager flooding over the same neighbours: duplicates never prune, so every node
+    /// forwards every message to every neighbour but the sender.
+    #[must_use]
+    pub fn flooding() -> Self {
+        Self {
+            prune: false,
+            ..Self::default()
+        }
+    }
+
+    /// Checks the configuration (done by [`Plumtree::new`](crate::Plumtree::new)).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the first bad field.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |what: &'static str| Err(Error::InvalidConfig(what));
+        if self.max_message_size < crate::message::MIN_MESSAGE_SIZE {
+            return bad("max_message_size must hold at least one IHAVE entry");
+        }
+        if self.ihave_interval.is_zero()
+            || self.graft_timeout_1.is_zero()
+            || self.graft_timeout_2.is_zero()
+        {
+            return bad("ihave_interval and the graft timeouts must be positive");
+        }
+        if self.max_received == 0 || self.received_ttl < self.payload_ttl {
+            return bad("received ids must be kept at least as long as payloads");
+        }
+        if self.max_announcers == 0 {
+            return bad("max_announcers must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_bad_ones_refused() {
+        assert_eq!(Config::default().validate(), Ok(()));
+        assert_eq!(Config::flooding().validate(), Ok(()));
+        for c in [
+            Config {
+                max_message_size: 10,
+                ..Config::default()
+            },
+            Config {
+                ihave_interval: Duration::ZERO,
+                ..Config::default()
+            },
+            Config {
+                received_ttl: Duration::from_secs(1),
+                ..Config::default()
+            },
+            Config {
+                max_announcers: 0,
+                ..Config::default()
+            },
+        ] {
+            assert!(c.validate().is_err(), "{c:?}");
+        }
+    }
+}

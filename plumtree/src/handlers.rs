@@ -1,0 +1,242 @@
+//! The message handlers of [`Plumtree`] (paper Algorithm 1), and the missing-message timer.
+
+use std::time::Instant;
+
+use smallvec::SmallVec;
+
+use crate::event::{Event, Scope};
+use crate::message::{Direct, Payload, Graft, IHave, Message, MessageId};
+use crate::node::{Missing, PeerId, Plumtree, Validator};
+
+impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
+    pub(crate) fn on_message(&mut self, now: Instant, from: P, msg: Message) {
+        match msg {
+            Message::Gossip(g) => self.on_gossip(now, from, g),
+            Message::IHave(entries) => self.on_ihave(now, &from, &entries),
+            Message::Graft(g) => self.on_graft(from, g),
+            Message::Prune => self.on_prune(&from),
+            Message::Direct(d) => self.on_direct(now, from, d),
+        }
+    }
+
+    /// A payload. The first copy is delivered, cached and pushed on (eagerly to eager
+    /// peers, announced to lazy ones), and its sender becomes eager; a later copy is
+    /// redundant: its sender becomes lazy and hears PRUNE (unless we grafted it for this
+    /// very message).
+    fn on_gossip(&mut self, now: Instant, from: P, g: Payload) {
+        let neighbor = self.neighbors.contains_key(&from);
+        if !neighbor {
+            self.stats.not_neighbor += 1;
+        }
+        if self.received.contains(&g.id) {
+            self.stats.duplicates += 1;
+            if !neighbor || !self.config.prune {
+                return;
+            }
+            if self
+                .cache
+                .get(&g.id)
+                .is_some_and(|c| c.grafted.contains(&from))
+            {
+                self.stats.graft_duplicates += 1;
+                return;
+            }
+            self.set_eager(&from, false);
+            self.stats.prunes_sent += 1;
+            self.send(from, Message::Prune);
+            return;
+        }
+        let grafted = match self.missing.swap_remove(&g.id) {
+            Some(m) => {
+                self.missing_timers.cancel(m.timer);
+                m.grafted
+            }
+            None => SmallVec::new(),
+        };
+        self.remember(now, g.id);
+        if !self.validator.validate(&from, &g.id, &g.payload) {
+            self.stats.rejected += 1;
+            return;
+        }
+        if neighbor {
+            self.set_eager(&from, true);
+        }
+        let round = g.round.max(1);
+        self.deliver(g.payload.clone(), g.id, from.clone(), round, Scope::Swarm);
+        let next = round.saturating_add(1);
+        self.eager_push(g.id, next, &g.payload, Some(&from));
+        self.lazy_push(now, g.id, next, Some(&from));
+        self.cache_insert(now, g.id, g.payload, round, Some(from), grafted);
+    }
+
+    /// Announcements. An unknown id starts (or joins) a missing-message timer; a known id
+    /// announced at a round lower by more than the threshold than ours swaps the eager
+    /// link it came on for this lazy one (the optimisation).
+    fn on_ihave(&mut self, now: Instant, from: &P, entries: &[IHave]) {
+        if !self.neighbors.contains_key(from) {
+            self.stats.not_neighbor += 1;
+            return;
+        }
+        let limit = self.config.max_ihave_entries;
+        if entries.len() > limit {
+            self.stats.hostile += 1;
+        }
+        for e in entries.iter().take(limit) {
+            self.stats.ihave_entries_received += 1;
+            if self.received.contains(&e.id) {
+                self.optimize(from, e);
+            } else if let Some(m) = self.missing.get_mut(&e.id) {
+                if m.grafted.contains(from) || m.announcers.iter().any(|(p, _)| p == from) {
+                    continue;
+                }
+                if m.grafted.len() + m.announcers.len() >= self.config.max_announcers {
+                    self.stats.missing_full += 1;
+                    continue;
+                }
+                m.announcers.push((from.clone(), e.round));
+            } else if self.missing.len() >= self.config.max_missing {
+                self.stats.missing_full += 1;
+            } else {
+                let timer = self
+                    .missing_timers
+                    .insert(now + self.config.graft_timeout_1, e.id);
+                let mut announcers = SmallVec::new();
+                announcers.push((from.clone(), e.round));
+                self.missing.insert(
+                    e.id,
+                    Missing {
+                        announcers,
+                        grafted: SmallVec::new(),
+                        timer,
+                    },
+                );
+            }
+        }
+    }
+
+    /// The optimisation (paper §3.8): `from` announces a message we hold, with a round
+    /// lower by more than the threshold than the one our copy came with. Graft `from`
+    /// (eager) and prune the neighbour our copy came from (lazy): the tree gets shallower.
+    fn optimize(&mut self, from: &P, e: &IHave) {
+        let threshold = self.config.optimization_threshold;
+        let Some(c) = self.cache.get_mut(&e.id) else {
+            return;
+        };
+        let Some(parent) = c.from.clone() else {
+            return;
+        };
+        if parent == *from || e.round.saturating_add(threshold) >= c.round {
+            return;
+        }
+        if !self.neighbors.get(&parent).is_some_and(|n| n.eager)
+            || self.neighbors.get(from).is_none_or(|n| n.eager)
+        {
+            return;
+        }
+        // Ours is now the shorter path: do not swap again for the same message.
+        c.from = Some(from.clone());
+        c.round = e.round;
+        self.stats.optimizations += 1;
+        self.set_eager(from, true);
+        self.send(
+            from.clone(),
+            Message::Graft(Graft {
+                id: None,
+                round: e.round,
+            }),
+        );
+        self.set_eager(&parent, false);
+        self.stats.prunes_sent += 1;
+        self.send(parent, Message::Prune);
+    }
+
+    /// A GRAFT: the sender becomes eager; if it names a message we hold and the sender has
+    /// GRAFT credit (one per id we announced to it), the payload goes back.
+    fn on_graft(&mut self, from: P, g: Graft) {
+        let Some(n) = self.neighbors.get_mut(&from) else {
+            self.stats.not_neighbor += 1;
+            return;
+        };
+        n.eager = true;
+        let Some(id) = g.id else {
+            return;
+        };
+        if n.graft_credit == 0 {
+            self.stats.grafts_refused += 1;
+            return;
+        }
+        n.graft_credit -= 1;
+        let Some(c) = self.cache.get(&id) else {
+            self.stats.grafts_unknown += 1;
+            return;
+        };
+        let msg = Message::Gossip(Payload {
+            id,
+            round: c.round.saturating_add(1),
+            payload: c.payload.clone(),
+        });
+        self.stats.grafts_served += 1;
+        self.send(from, msg);
+    }
+
+    fn on_prune(&mut self, from: &P) {
+        if !self.neighbors.contains_key(from) {
+            self.stats.not_neighbor += 1;
+            return;
+        }
+        self.stats.prunes_received += 1;
+        self.set_eager(from, false);
+    }
+
+    /// A neighbours-only broadcast: delivered once, never forwarded.
+    fn on_direct(&mut self, now: Instant, from: P, d: Direct) {
+        if self.received.contains(&d.id) {
+            self.stats.duplicates += 1;
+            return;
+        }
+        self.remember(now, d.id);
+        if !self.validator.validate(&from, &d.id, &d.payload) {
+            self.stats.rejected += 1;
+            return;
+        }
+        self.deliver(d.payload, d.id, from, 1, Scope::Neighbors);
+    }
+
+    /// A missing message's timer expired: GRAFT its next announcer that is still a
+    /// neighbour (it becomes eager) and wait the shorter second timeout; with no announcer
+    /// left, give the message up.
+    pub(crate) fn on_missing_timeout(&mut self, now: Instant, id: MessageId) {
+        let Some(m) = self.missing.get_mut(&id) else {
+            return;
+        };
+        while !m.announcers.is_empty() {
+            let (peer, round) = m.announcers.remove(0);
+            let Some(n) = self.neighbors.get_mut(&peer) else {
+                continue;
+            };
+            n.eager = true;
+            m.grafted.push(peer.clone());
+            m.timer = self
+                .missing_timers
+                .insert(now + self.config.graft_timeout_2, id);
+            self.stats.grafts_sent += 1;
+            self.send(
+                peer,
+                Message::Graft(Graft {
+                    id: Some(id),
+                    round,
+                }),
+            );
+            return;
+        }
+        self.missing.swap_remove(&id);
+        self.stats.missed += 1;
+        self.emit(Event::Missed(id));
+    }
+
+    pub(crate) fn set_eager(&mut self, peer: &P, eager: bool) {
+        if let Some(n) = self.neighbors.get_mut(peer) {
+            n.eager = eager;
+        }
+    }
+}
