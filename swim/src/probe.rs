@@ -58,6 +58,10 @@ impl<A: Address, R: Rng> Swim<A, R> {
         m.in_order = true;
         // A random place among the members not yet probed this round, in O(1): append,
         // then swap with a random slot of the rest of the round.
+        if self.order.len() == self.order.capacity() {
+            self.order
+                .reserve_exact(crate::rules::grow_by(self.order.len()));
+        }
         self.order.push(member.clone());
         let last = self.order.len() - 1;
         let at = self.rng.random_range(self.order_pos..=last);

@@ -27,7 +27,7 @@ impl<A: Address, R: Rng> Swim<A, R> {
             incarnation: m.incarnation,
             state: m.state,
             meta: if m.state.is_live() {
-                m.meta.clone()
+                m.meta()
             } else {
                 bytes::Bytes::new()
             },

@@ -119,15 +119,12 @@ impl<A: Address, R: Rng> Swim<A, R> {
                 });
                 return;
             }
-            self.members.insert(
-                member.clone(),
-                Member {
-                    incarnation,
-                    state: State::Alive,
-                    meta: meta.clone(),
-                    in_order: false,
-                },
-            );
+            if self.members.len() == self.members.capacity() {
+                // Grow by an eighth, not twice: the table is most of a big group's memory.
+                self.members.reserve_exact(grow_by(self.members.len()));
+            }
+            self.members
+                .insert(member.clone(), Member::new(incarnation, meta.clone()));
             self.live += 1;
             self.insert_in_order(&member);
             self.emit(Event::MemberJoined {
@@ -147,10 +144,10 @@ impl<A: Address, R: Rng> Swim<A, R> {
             return;
         }
         let before = m.state;
-        let meta_changed = m.meta != meta;
+        let meta_changed = !m.meta_is(&meta);
         m.incarnation = incarnation;
         m.state = State::Alive;
-        m.meta = meta.clone();
+        m.meta = crate::broadcast::boxed_meta(meta.clone());
         if let Some(s) = self.suspicions.remove(&member) {
             self.timers.cancel(s.timer);
         }
@@ -198,7 +195,7 @@ impl<A: Address, R: Rng> Swim<A, R> {
         };
         self.tombstones.remove(&a);
         self.timers.cancel(timer);
-        self.members.swap_remove(&a);
+        self.forget_member(&a);
         true
     }
 
@@ -486,6 +483,13 @@ impl<A: Address, R: Rng> Swim<A, R> {
             payload,
         });
     }
+}
+
+/// How many entries a full table or probe order grows by: an eighth (at least 16), so
+/// a table of N members holds at most about N/8 unused entries where doubling would
+/// leave up to N.
+pub(crate) fn grow_by(len: usize) -> usize {
+    (len / 8).max(16)
 }
 
 /// Independent confirmations among a suspicion's distinct suspecters: all but the first.

@@ -227,6 +227,12 @@ pub struct SwimReport {
     pub cpu_us_per_member_period: Option<f64>,
     /// Largest member table seen at the end (tombstones included).
     pub max_table: usize,
+    /// Heap bytes of all members' state per member-pair (sum of [`Swim::heap_bytes`]
+    /// over N members, divided by N²) right after the join, when every member still
+    /// queues the joins' Alive updates.
+    pub heap_per_pair_after_join: f64,
+    /// The same at the end of the run.
+    pub heap_per_pair_end: f64,
     /// Virtual seconds simulated.
     pub virtual_secs: f64,
     /// Wall, CPU and memory of the whole run.
@@ -329,6 +335,11 @@ pub fn run(s: &SwimScenario) -> Result<SwimReport, String> {
             full == n
         })
         .map_err(|e| e.to_string())?;
+    let pairs_n = (n * n).max(1) as f64;
+    let heap_per_pair = |sim: &Sim<Node>| {
+        sim.nodes().map(|(_, m, _)| m.heap_bytes()).sum::<usize>() as f64 / pairs_n
+    };
+    let heap_per_pair_after_join = heap_per_pair(&sim);
     // Phase 2: faults.
     let t_faults = sim.now() + s.settle;
     sim.run_until(t_faults).map_err(|e| e.to_string())?;
@@ -471,6 +482,8 @@ pub fn run(s: &SwimScenario) -> Result<SwimReport, String> {
         kinds,
         cpu_us_per_member_period: cpu.map(|c| c * 1e6 / live / periods.max(1e-9)),
         max_table,
+        heap_per_pair_after_join,
+        heap_per_pair_end: heap_per_pair(&sim),
         virtual_secs: sim.now().as_secs_f64(),
         measured: meter_all.read(),
         trace_hash: format!("{:016x}", sim.trace_hash()),

@@ -19,13 +19,16 @@ use crate::Address;
 use crate::broadcast::TransmitQueue;
 use crate::config::Config;
 use crate::error::{ConfigError, Error};
-use crate::event::{Bound, Event, MemberInfo, Stats};
+use crate::event::{Event, MemberInfo, Stats};
 use crate::lifeguard::{Awareness, push_pull_scale, retransmit_limit};
 use crate::message::{Message, State, Update};
 
 /// Most members whose refutation one reply carries back to the sender of an outdated
 /// suspicion (each Alive is small; eight fit any packet size `validate` accepts).
 pub(crate) const MAX_CORRECTIONS: usize = 8;
+
+/// Outputs the output buffer keeps room for once drained.
+const OUT_KEEP: usize = 64;
 
 /// The protocol-wide timers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,9 +79,33 @@ pub(crate) struct Suspicion<A> {
 pub(crate) struct Member {
     pub(crate) incarnation: u32,
     pub(crate) state: State,
-    pub(crate) meta: Bytes,
     /// Whether it is in the current probe order.
     pub(crate) in_order: bool,
+    /// Its metadata: no heap unless non-empty, and then one shared `Bytes`.
+    pub(crate) meta: Option<Box<Bytes>>,
+    /// The order key of its queued update (0: none; see `broadcast.rs`).
+    pub(crate) queued: u64,
+}
+
+impl Member {
+    pub(crate) fn new(incarnation: u32, meta: Bytes) -> Self {
+        Self {
+            incarnation,
+            state: State::Alive,
+            in_order: false,
+            meta: crate::broadcast::boxed_meta(meta),
+            queued: 0,
+        }
+    }
+
+    /// Its metadata (a shared handle, not a copy).
+    pub(crate) fn meta(&self) -> Bytes {
+        self.meta.as_deref().cloned().unwrap_or_default()
+    }
+
+    pub(crate) fn meta_is(&self, meta: &Bytes) -> bool {
+        self.meta.as_deref().map_or(meta.is_empty(), |m| m == meta)
+    }
 }
 
 /// The probe of the current protocol period.
@@ -367,7 +394,7 @@ impl<A: Address, R: Rng> Swim<A, R> {
             member: a.clone(),
             state: m.state,
             incarnation: m.incarnation,
-            meta: m.meta.clone(),
+            meta: m.meta(),
         })
     }
 
@@ -378,7 +405,7 @@ impl<A: Address, R: Rng> Swim<A, R> {
             member: member.clone(),
             state: m.state,
             incarnation: m.incarnation,
-            meta: m.meta.clone(),
+            meta: m.meta(),
         })
     }
 
@@ -419,6 +446,30 @@ impl<A: Address, R: Rng> Swim<A, R> {
         s.dropped_updates = self.queue.dropped;
         s.invalidated_updates = self.queue.invalidated;
         s
+    }
+
+    /// Heap bytes this node's state holds, from capacities and element sizes (the
+    /// B-tree of the dissemination queue estimated at two thirds full; allocator overhead
+    /// not counted). Experiments divide it by the member count to get the cost of one
+    /// member-pair.
+    #[must_use]
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        // An IndexMap entry is the key, the value and the hash; its index is a hash
+        // table of `usize` with one control byte per bucket.
+        let entry = size_of::<A>() + size_of::<Member>() + size_of::<u64>();
+        let buckets = (self.members.capacity() * 8 / 7).next_power_of_two();
+        let metas = self.members.values().filter(|m| m.meta.is_some()).count();
+        self.members.capacity() * entry
+            + buckets * (size_of::<usize>() + 1)
+            + metas * size_of::<Bytes>()
+            + self.order.capacity() * size_of::<A>()
+            + self.queue.heap_bytes()
+            + self.suspicions.allocation_size()
+            + self.tombstones.allocation_size()
+            + self.relays.allocation_size()
+            + self.seen.allocation_size()
+            + self.out.capacity() * size_of::<Output<A, Message<A>, Event<A>>>()
     }
 
     /// The configuration.
@@ -468,14 +519,6 @@ impl<A: Address, R: Rng> Swim<A, R> {
         retransmit_limit(self.config.retransmit_mult, self.live + 1)
     }
 
-    pub(crate) fn enqueue(&mut self, update: Update<A>) {
-        if self.queue.push(update) {
-            self.emit(Event::Dropped {
-                bound: Bound::Queue,
-            });
-        }
-    }
-
     pub(crate) fn emit(&mut self, e: Event<A>) {
         self.out.push_back(Output::Event(e));
     }
@@ -488,7 +531,7 @@ impl<A: Address, R: Rng> Swim<A, R> {
             let budget = self.config.max_packet_size.saturating_sub(base + 2);
             let limit = self.limit();
             if let Some(updates) = msg.updates_mut() {
-                self.queue.take(budget, limit, updates);
+                self.take_updates(budget, limit, updates);
             }
         }
         debug_assert!(codec::encoded_len(&msg) <= self.config.max_packet_size.max(ENVELOPE_LEN));
@@ -524,7 +567,7 @@ impl<A: Address, R: Rng> Swim<A, R> {
                 updates.push(Update::Alive {
                     member: a,
                     incarnation: m.incarnation,
-                    meta: m.meta.clone(),
+                    meta: m.meta(),
                 });
             }
         }
@@ -679,7 +722,7 @@ impl<A: Address, R: Rng> Swim<A, R> {
             Timer::Tombstone(a) => {
                 self.tombstones.remove(&a);
                 if self.members.get(&a).is_some_and(|m| !m.state.is_live()) {
-                    self.members.swap_remove(&a);
+                    self.forget_member(&a);
                 }
             }
             Timer::RelayNack(seq) => {
@@ -786,7 +829,13 @@ impl<A: Address, R: Rng> Machine for Swim<A, R> {
     }
 
     fn poll_output(&mut self) -> Option<Output<A, Message<A>, Event<A>>> {
-        self.out.pop_front()
+        let o = self.out.pop_front();
+        if o.is_none() && self.out.capacity() > OUT_KEEP {
+            // A merged full state emits one event per new member: give the burst's
+            // buffer back rather than keep it for the node's life.
+            self.out.shrink_to(OUT_KEEP);
+        }
+        o
     }
 
     fn poll_timeout(&self) -> Option<Instant> {

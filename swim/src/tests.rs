@@ -1019,7 +1019,7 @@ fn push_pull_suspect_entries_do_not_confirm_a_suspicion() {
     assert_eq!(s.member(&6).unwrap().state, State::Suspect);
     assert!(s.suspicions.get(&6).unwrap().suspecters.is_empty());
     let mut out = Vec::new();
-    s.queue.take(usize::MAX, u32::MAX, &mut out);
+    s.take_updates(usize::MAX, u32::MAX, &mut out);
     assert!(
         !out.iter()
             .any(|u| matches!(u, Update::Suspect { member: 6, .. })),

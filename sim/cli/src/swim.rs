@@ -264,6 +264,19 @@ fn report_table(r: &SwimReport) -> String {
                 opt(r.cpu_us_per_member_period, "µs (simulator included)"),
             ),
             ("largest member table", r.max_table.to_string()),
+            (
+                "heap / member-pair",
+                format!(
+                    "{:.0} B after the join, {:.0} B at the end (Swim::heap_bytes summed / N²); peak RSS / N²: {}",
+                    r.heap_per_pair_after_join,
+                    r.heap_per_pair_end,
+                    opt(
+                        m.peak_rss_bytes
+                            .map(|b| b as f64 / (f64::from(r.nodes) * f64::from(r.nodes))),
+                        "B"
+                    )
+                ),
+            ),
             ("virtual time", format!("{:.0} s", r.virtual_secs)),
             (
                 "wall / cpu / peak memory",
