@@ -12,6 +12,7 @@ use arbitrary::Arbitrary;
 use bytes::Bytes;
 use epidemic_core::codec::encoded_len;
 use epidemic_core::{Machine, Output};
+use epidemic_merkle::ranks::Ranks;
 use epidemic_merkle::{
     AbortReason, Config, Fragment, MerkleSync, Message, Method, Replica, Shape, Step, StepKind,
 };
@@ -41,9 +42,6 @@ enum Op {
     Sync,
 }
 
-/// A coded symbol as raw fields: key sum, digest sum, checksum sum, count.
-type RawSymbol = ([u8; 8], [u8; 8], [u8; 8], i64);
-
 #[derive(Debug, Arbitrary)]
 enum Body {
     Hashes {
@@ -61,11 +59,14 @@ enum Body {
         level: u8,
         diff: Vec<u8>,
         start: u64,
-        symbols: Vec<RawSymbol>,
+        hash: [u8; 8],
+        symbols: Vec<u8>,
     },
     More(u64),
     Done {
-        yours: Vec<[u8; 8]>,
+        gone: (u32, u8, Vec<u8>),
+        changed: (u32, u8, Vec<u8>),
+        digests: Vec<[u8; 8]>,
         mine: Vec<([u8; 8], [u8; 8])>,
     },
     Open {
@@ -106,15 +107,34 @@ fn step(body: Body, shape: Shape) -> Step {
             level,
             diff,
             start,
+            hash,
             symbols,
         } => Step::Symbols {
             level,
             diff: diff.into(),
             start,
-            symbols,
+            hash,
+            symbols: symbols.into(),
         },
         Body::More(upto) => Step::More { upto },
-        Body::Done { yours, mine } => Step::Done { yours, mine },
+        Body::Done {
+            gone,
+            changed,
+            digests,
+            mine,
+        } => {
+            let ranks = |(count, k, bits): (u32, u8, Vec<u8>)| Ranks {
+                count,
+                k,
+                bits: bits.into(),
+            };
+            Step::Done {
+                gone: ranks(gone),
+                changed: ranks(changed),
+                digests,
+                mine,
+            }
+        }
         Body::Open {
             method,
             count,

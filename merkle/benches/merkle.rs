@@ -87,27 +87,39 @@ fn riblt(c: &mut Criterion) {
             &d,
             |b, _| {
                 b.iter(|| {
-                    let mut e = Encoder::new(&a);
+                    let mut e = Encoder::new(&a, 7);
                     let mut out = Vec::new();
                     e.produce(symbols, &mut out);
                     black_box(out.len())
                 });
             },
         );
-        let mut e = Encoder::new(&a);
+        let mut e = Encoder::new(&a, 7);
         let mut out = Vec::new();
         e.produce(symbols, &mut out);
         g.bench_with_input(BenchmarkId::new("decode_d_over_10k", d), &d, |b, _| {
             b.iter(|| {
                 // One batch, as the machine feeds it (`add_until_decoded` adds one symbol
                 // at a time to find the exact threshold, a measurement tool).
-                let mut dec = Decoder::new(&common, 1 << 20);
+                let mut dec = Decoder::new(&common, 7, 1 << 20);
                 dec.add(&out).expect("within bound");
                 assert!(dec.is_decoded());
                 black_box(dec.remote_only().len())
             });
         });
     }
+    // The decoder inverts one field element per symbol it examines.
+    g.throughput(Throughput::Elements(1024));
+    g.bench_function("gf_inverse_x1024", |b| {
+        b.iter(|| {
+            let mut acc = 0u64;
+            for x in 1..=1024u64 {
+                acc ^= epidemic_merkle::gf::inv(black_box(x.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+                    .unwrap_or(0);
+            }
+            black_box(acc)
+        });
+    });
     g.finish();
 }
 

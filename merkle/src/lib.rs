@@ -94,9 +94,11 @@
 
 mod config;
 mod error;
+pub mod gf;
 pub mod hasher;
 mod message;
 pub mod planner;
+pub mod ranks;
 pub mod riblt;
 #[cfg(feature = "sim")]
 pub mod scenario;
@@ -108,9 +110,7 @@ pub mod tree;
 pub use config::Config;
 pub use error::Error;
 pub use hasher::{ItemHasher, Xxh3};
-pub use message::{
-    AbortReason, Fragment, Message, Step, StepKind, WireItem, WireSymbol, bitmap, bits,
-};
+pub use message::{AbortReason, Fragment, Message, Step, StepKind, WireItem, bitmap, bits};
 pub use planner::Method;
 pub use session::{Finish, SessionReport};
 pub use store::{Item, MemStore, Replica, Store};

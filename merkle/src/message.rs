@@ -10,7 +10,7 @@ use epidemic_core::codec::{DecodeError, Envelope, protocol_id};
 use serde::{Deserialize, Serialize};
 
 use crate::planner::Method;
-use crate::riblt::Symbol;
+use crate::ranks::Ranks;
 use crate::store::Item;
 use crate::tree::Shape;
 
@@ -82,9 +82,6 @@ pub enum AbortReason {
 /// An item on the wire: key and digest, eight bytes each.
 pub type WireItem = ([u8; 8], [u8; 8]);
 
-/// A coded symbol on the wire: key sum, digest sum, checksum sum (eight bytes each), count.
-pub type WireSymbol = ([u8; 8], [u8; 8], [u8; 8], i64);
-
 /// One logical step of a session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Step {
@@ -130,19 +127,31 @@ pub enum Step {
         diff: Bytes,
         /// Index of the first symbol.
         start: u64,
-        /// The symbols.
-        symbols: Vec<WireSymbol>,
+        /// The low 8 bytes of the XOR of the sender's item hashes under those nodes (its
+        /// tree's node hashes combined): the receiver checks its decoded difference
+        /// against it. Meaningful in the first batch; zero after.
+        hash: [u8; 8],
+        /// The symbols `start..`, back to back
+        /// ([`encode_symbols`](crate::riblt::encode_symbols)): 20 bytes each below
+        /// index [`WIDE_CELLS`](crate::riblt::WIDE_CELLS), 18 after.
+        symbols: Bytes,
     },
     /// The decoder wants symbols up to (excluding) `upto`.
     More {
         /// One past the last symbol wanted.
         upto: u64,
     },
-    /// The difference is known; the last step of a session.
+    /// The difference is known; the last step of a session. The receiver's items are
+    /// named by rank in its list of items under the compared nodes (the list it sent, or
+    /// the one it encoded; [`crate::ranks`]).
     Done {
-        /// Keys of items the receiver holds and the sender lacks.
-        yours: Vec<[u8; 8]>,
-        /// Items the sender holds and the receiver lacks.
+        /// Ranks of the receiver's items whose keys the sender lacks.
+        gone: Ranks,
+        /// Ranks of the receiver's items whose keys the sender holds in another version.
+        changed: Ranks,
+        /// The sender's digests of the `changed` keys, in rank order.
+        digests: Vec<[u8; 8]>,
+        /// Items the sender holds whose keys the receiver lacks.
         mine: Vec<WireItem>,
     },
 }
@@ -184,7 +193,8 @@ impl Step {
 
 impl Envelope for Message {
     const PROTOCOL: u8 = protocol_id::MERKLE;
-    const VERSION: u8 = 1;
+    /// Version 2: key-mapped GF(2^64) symbols as a byte string, `Done` by rank.
+    const VERSION: u8 = 2;
 }
 
 impl Message {
@@ -217,28 +227,6 @@ pub(crate) fn item_from_wire(w: &WireItem) -> Item {
     Item {
         key: u64::from_le_bytes(w.0),
         digest: u64::from_le_bytes(w.1),
-    }
-}
-
-/// A symbol to its wire form.
-#[must_use]
-pub(crate) fn symbol_to_wire(s: &Symbol) -> WireSymbol {
-    (
-        s.key.to_le_bytes(),
-        s.digest.to_le_bytes(),
-        s.check.to_le_bytes(),
-        s.count,
-    )
-}
-
-/// A symbol from its wire form.
-#[must_use]
-pub(crate) fn symbol_from_wire(w: &WireSymbol) -> Symbol {
-    Symbol {
-        key: u64::from_le_bytes(w.0),
-        digest: u64::from_le_bytes(w.1),
-        check: u64::from_le_bytes(w.2),
-        count: w.3,
     }
 }
 
@@ -294,24 +282,51 @@ mod tests {
         });
         assert_eq!(
             codec::encode(&m).unwrap(),
-            [5, 1, 0, 1, 1, 2, 4, 0, 1, 2, 7, 8]
+            [5, 2, 0, 1, 1, 2, 4, 0, 1, 2, 7, 8]
         );
         let a = Message::Abort {
             session: 300,
             from_initiator: false,
             reason: AbortReason::Busy,
         };
-        assert_eq!(codec::encode(&a).unwrap(), [5, 1, 1, 0xAC, 2, 0, 1]);
+        assert_eq!(codec::encode(&a).unwrap(), [5, 2, 1, 0xAC, 2, 0, 1]);
         let s = Step::More { upto: 5 };
         assert_eq!(postcard::to_allocvec(&s).unwrap(), [4, 5]);
-        let sym = symbol_to_wire(&Symbol {
-            key: 1,
-            digest: 2,
+        // A first batch of two symbols: variant, level, empty bitmap, start, hash, then
+        // a length-prefixed string of 2 × 20 bytes (wide checksums below index 64).
+        let sym = crate::riblt::Symbol {
+            sum: 1,
+            weighted: 2,
             check: 3,
-            count: -1,
-        });
-        // 24 fixed bytes and a one-byte zigzag count.
-        assert_eq!(postcard::to_allocvec(&sym).unwrap().len(), 25);
+        };
+        let batch = Step::Symbols {
+            level: 1,
+            diff: Bytes::new(),
+            start: 0,
+            hash: [9; 8],
+            symbols: crate::riblt::encode_symbols(0, &[sym, sym]).into(),
+        };
+        let b = postcard::to_allocvec(&batch).unwrap();
+        assert_eq!(b[..12], [3, 1, 0, 0, 9, 9, 9, 9, 9, 9, 9, 9]);
+        assert_eq!(b[12], 40);
+        assert_eq!(
+            b[13..33],
+            [1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0]
+        );
+        assert_eq!(b.len(), 53);
+        // Past index 64 a symbol is 18 bytes: sums and a 16-bit checksum.
+        assert_eq!(crate::riblt::encode_symbols(64, &[sym]).len(), 18);
+        // `Done` naming ranks 1 and 2 of the receiver's items as gone, nothing else.
+        let done = Step::Done {
+            gone: crate::ranks::Ranks::encode(&[1, 2]),
+            changed: crate::ranks::Ranks::default(),
+            digests: vec![],
+            mine: vec![],
+        };
+        assert_eq!(
+            postcard::to_allocvec(&done).unwrap(),
+            [5, 2, 0, 1, 0b001, 0, 0, 0, 0, 0]
+        );
     }
 
     #[test]

@@ -1,56 +1,120 @@
 //! Rateless invertible Bloom lookup tables (Yang, Gilad, Alizadeh, "Practical Rateless Set
-//! Reconciliation", SIGCOMM 2024), written from the paper.
+//! Reconciliation", SIGCOMM 2024), written from the paper, with symbols keyed by the key
+//! alone and summed in GF(2^64) so that a key held in two versions is one difference.
 //!
-//! The sender turns its set into an endless stream of *coded symbols*; each carries the
-//! XOR of the items mapped to it, the XOR of their checksums and their count. Item `x` is
+//! The sender turns its set into an endless stream of *coded symbols*. Item `(k, v)` is
 //! mapped to symbol 0 and then to a sparse random sequence of later indices in which index
-//! `i` appears with probability `1 / (1 + i/2)`, drawn from a PRNG seeded by `x`'s
-//! checksum, so both sides map an item identically. The receiver subtracts the symbols of
-//! its own set, which cancels every common item and leaves the symbols of the symmetric
-//! difference, then peels: a symbol whose count is ±1 and whose checksum matches the hash
-//! of its sum holds exactly one item, which is removed from every symbol it maps to,
-//! possibly exposing more. Decoding is complete when symbol 0 (which every item maps to)
-//! is empty. About 1.35 symbols per item of the difference suffice on average, whatever
-//! the size of the sets, and the sender need not know the difference in advance.
+//! `i` appears with probability `1 / (1 + i/2)` (the paper's mapping), drawn from a PRNG
+//! seeded by a hash of the key `k` only (and a per-session salt), so both sides map a key
+//! identically whatever its version. A symbol carries three sums over the items mapped to
+//! it, all XORs (addition in GF(2^64), so no counts and no signs):
+//!
+//! * `sum = ⊕ v` (the digests, each XORed with a per-session mask so that no digest
+//!   value is zero in the field),
+//! * `weighted = ⊕ k·v` (the key times the masked digest, a product in GF(2^64),
+//!   [`crate::gf`]),
+//! * `check = ⊕ h(k, v)`, a 32-bit checksum of which symbols `0..WIDE_CELLS` carry all
+//!   32 bits and later ones the low 16 ([`check_mask`]).
+//!
+//! The receiver adds its own set's symbols, which cancels every common item and leaves the
+//! symmetric difference. A symbol left with one differing key `k` has
+//! `weighted = k·sum` whether the key is the sender's only (`sum = v`), the receiver's
+//! only (`sum = v`) or held in versions `v1`, `v2` on the two sides
+//! (`sum = v1 ⊕ v2`, `weighted = k·(v1 ⊕ v2)`), so `k = weighted · sum^(-1)`. The receiver
+//! tests the candidate against its own store: it holds `k` with digest `sum` (receiver
+//! only), or with another digest `v2` (updated: the sender's is `sum ⊕ v2`), or not at all
+//! (sender only). Every hypothesis must match the checksum and the key's own index
+//! sequence must include the symbol; a sender-only candidate relies on these alone, a
+//! receiver-side one also on the key being in the store. Peeling removes the key from every
+//! symbol it maps to, possibly exposing more; decoding is complete when symbol 0 (which
+//! every key maps to) is empty. About 1.35 symbols per differing key suffice on average at
+//! large differences.
+//!
+//! A false peel (garbage that passes a 16-bit checksum and the index test) is rare:
+//! about `4·d·Σ_{i≥64} 1/(i+2)^2 · 2^-16 ≈ 10^-6 · d` per decode, the wide checksums of
+//! the first symbols (the densest ones, examined most often) making their share
+//! negligible. The session verifies every decoded difference against the sender's set
+//! hash (the tree's XOR of item hashes), so a false peel costs a retry, never a wrong
+//! result.
 //!
 //! Symbols are produced in batches: each batch walks every item's index sequence up to the
 //! batch's end, `O(items + hits)`, with no heap. A decoder that cannot peel never loops:
-//! every peel removes one item and the number of peeled items is bounded.
+//! every peel removes one key, a key is peeled at most once, and the number of peeled keys
+//! is bounded.
 
+use hashbrown::{HashMap, HashSet};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
+use crate::gf;
 use crate::hasher::canonical;
 use crate::store::Item;
 
 /// Seed of the item checksum (independent of the tree's hashes).
 const CHECK_SEED: u64 = 0x7269_626c_745f_6373;
+/// Seed of the key-to-index mapping.
+const MAP_SEED: u64 = 0x7269_626c_745f_6d70;
+/// Seed of the digest mask.
+const DIGEST_SEED: u64 = 0x7269_626c_745f_6467;
 
-/// The checksum of an item.
+/// Symbols `0..WIDE_CELLS` carry 32-bit checksums, later ones 16-bit: the first symbols
+/// hold the most items and are examined most often while peeling.
+pub const WIDE_CELLS: u64 = 64;
+
+/// The checksum bits symbol `index` carries.
 #[must_use]
-pub fn checksum(item: Item) -> u64 {
-    xxh3_64_with_seed(&canonical(item.key, item.digest), CHECK_SEED)
+pub fn check_mask(index: u64) -> u32 {
+    if index < WIDE_CELLS { u32::MAX } else { 0xFFFF }
 }
 
-/// One coded symbol: XOR of the keys, of the digests and of the checksums of the items
-/// mapped to it, and their count (positive: sender's items outnumber the receiver's).
+/// Bytes of symbol `index` on the wire: two 8-byte sums and its checksum.
+#[must_use]
+pub fn symbol_bytes(index: u64) -> usize {
+    if index < WIDE_CELLS { 20 } else { 18 }
+}
+
+/// The 32-bit checksum of an item under `salt`.
+#[must_use]
+pub fn checksum(item: Item, salt: u64) -> u32 {
+    xxh3_64_with_seed(&canonical(item.key, item.digest), salt ^ CHECK_SEED) as u32
+}
+
+/// The seed of a key's index sequence under `salt`.
+fn map_seed(key: u64, salt: u64) -> u64 {
+    mix(key ^ salt ^ MAP_SEED)
+}
+
+/// What a digest adds to the sums under `salt`: `v ⊕ mask(salt)`. A digest whose field
+/// value is zero would be invisible in the sums (it could never peel, so the decode would
+/// not finish); the salted mask makes that one digest in 2^64 and a different one in
+/// every session, so a retry succeeds.
+fn digest_mask(salt: u64) -> u64 {
+    mix(salt ^ DIGEST_SEED)
+}
+
+/// splitmix64's finaliser: cheap, and every input bit reaches every output bit.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// One coded symbol: the XOR of the digests, of the key·digest products and of the
+/// checksums (masked by [`check_mask`]) of the items mapped to it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Symbol {
-    /// XOR of keys.
-    pub key: u64,
     /// XOR of digests.
-    pub digest: u64,
-    /// XOR of checksums.
-    pub check: u64,
-    /// Items added minus items subtracted.
-    pub count: i64,
+    pub sum: u64,
+    /// XOR of `key · digest` in GF(2^64).
+    pub weighted: u64,
+    /// XOR of checksums, masked.
+    pub check: u32,
 }
 
 impl Symbol {
-    fn apply(&mut self, item: Item, check: u64, sign: i64) {
-        self.key ^= item.key;
-        self.digest ^= item.digest;
-        self.check ^= check;
-        self.count = self.count.wrapping_add(sign);
+    fn apply(&mut self, c: &Contribution, mask: u32) {
+        self.sum ^= c.sum;
+        self.weighted ^= c.weighted;
+        self.check ^= c.check & mask;
     }
 
     /// Whether nothing is left in the symbol.
@@ -59,32 +123,65 @@ impl Symbol {
         *self == Self::default()
     }
 
-    /// The single item this symbol holds, with its sign, if it is pure.
-    fn pure(&self) -> Option<(Item, i64)> {
-        if self.count != 1 && self.count != -1 {
-            return None;
-        }
-        let item = Item {
-            key: self.key,
-            digest: self.digest,
-        };
-        (checksum(item) == self.check).then_some((item, self.count))
+    /// Appends the wire form of symbol `index` (little-endian sums, then 4 or 2 checksum
+    /// bytes).
+    pub fn write(&self, index: u64, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.sum.to_le_bytes());
+        out.extend_from_slice(&self.weighted.to_le_bytes());
+        let n = symbol_bytes(index) - 16;
+        out.extend_from_slice(&self.check.to_le_bytes()[..n]);
     }
 }
 
-/// The index sequence of one item: 0, then a sparse random walk in which index `i` is hit
+/// The symbols `start..` encoded back to back.
+#[must_use]
+pub fn encode_symbols(start: u64, symbols: &[Symbol]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(symbols.len() * 18 + 64);
+    for (i, s) in (start..).zip(symbols) {
+        s.write(i, &mut out);
+    }
+    out
+}
+
+/// The symbols `start..` decoded from `bytes`, or `None` if `bytes` does not end on a
+/// symbol boundary or holds more than `max` symbols.
+#[must_use]
+pub fn decode_symbols(start: u64, bytes: &[u8], max: usize) -> Option<Vec<Symbol>> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    let mut index = start;
+    while !rest.is_empty() {
+        let n = symbol_bytes(index);
+        if rest.len() < n || out.len() >= max {
+            return None;
+        }
+        let (s, tail) = rest.split_at(n);
+        let mut check = [0u8; 4];
+        check[..n - 16].copy_from_slice(&s[16..]);
+        out.push(Symbol {
+            sum: u64::from_le_bytes(s[..8].try_into().ok()?),
+            weighted: u64::from_le_bytes(s[8..16].try_into().ok()?),
+            check: u32::from_le_bytes(check),
+        });
+        rest = tail;
+        index = index.checked_add(1)?;
+    }
+    Some(out)
+}
+
+/// The index sequence of one key: 0, then a sparse random walk in which index `i` is hit
 /// with probability `1/(1 + i/2)`.
 #[derive(Debug, Clone, Copy)]
 struct Mapping {
     prng: u64,
-    /// The next index this item maps to.
+    /// The next index this key maps to.
     next: u64,
 }
 
 impl Mapping {
-    fn new(check: u64) -> Self {
+    fn new(seed: u64) -> Self {
         Self {
-            prng: check,
+            prng: seed,
             next: 0,
         }
     }
@@ -104,34 +201,59 @@ impl Mapping {
         let gap = if (floor as f64) < x { floor + 1 } else { floor };
         self.next = self.next.saturating_add(gap.max(1));
     }
+
+    /// Whether the sequence includes `index`.
+    fn includes(mut self, index: u64) -> bool {
+        while self.next < index {
+            self.advance();
+        }
+        self.next == index
+    }
 }
 
-/// One item and where its index walk has got to.
+/// What one key adds to each symbol it maps to: for one item `(k, v)` the sums of `v`,
+/// `k·v` and `h(k, v)`; for a key held in two versions, the XOR of both.
+#[derive(Debug, Clone, Copy)]
+struct Contribution {
+    sum: u64,
+    weighted: u64,
+    check: u32,
+}
+
+/// One key's contribution and where its index walk has got to.
 #[derive(Debug, Clone, Copy)]
 struct Source {
-    item: Item,
-    check: u64,
+    c: Contribution,
     map: Mapping,
 }
 
 impl Source {
-    fn new(item: Item) -> Self {
-        let check = checksum(item);
+    fn new(key: u64, c: Contribution, salt: u64) -> Self {
         Self {
-            item,
-            check,
-            map: Mapping::new(check),
+            c,
+            map: Mapping::new(map_seed(key, salt)),
         }
     }
 
-    /// Applies the item (with `sign`) to every symbol of `out`, which holds indices
+    fn item(item: Item, salt: u64) -> Self {
+        let v = item.digest ^ digest_mask(salt);
+        let c = Contribution {
+            sum: v,
+            weighted: gf::mul(item.key, v),
+            check: checksum(item, salt),
+        };
+        Self::new(item.key, c, salt)
+    }
+
+    /// Applies the key to every symbol of `out`, which holds indices
     /// `base..base + out.len()`, and leaves the walk at the first index past them.
-    fn fill(&mut self, base: u64, out: &mut [Symbol], sign: i64) {
+    fn fill(&mut self, base: u64, out: &mut [Symbol]) {
         let end = base + out.len() as u64;
         while self.map.next < end {
             if self.map.next >= base {
                 // In range: the index is within `out`.
-                out[(self.map.next - base) as usize].apply(self.item, self.check, sign);
+                let i = self.map.next;
+                out[(i - base) as usize].apply(&self.c, check_mask(i));
             }
             self.map.advance();
         }
@@ -141,16 +263,18 @@ impl Source {
 /// The sender's side: an endless stream of coded symbols of a set.
 #[derive(Debug, Clone)]
 pub struct Encoder {
+    items: Vec<Item>,
     sources: Vec<Source>,
     produced: u64,
 }
 
 impl Encoder {
-    /// An encoder of `items` (assumed distinct).
+    /// An encoder of `items` (distinct keys) under the session's `salt`.
     #[must_use]
-    pub fn new(items: &[Item]) -> Self {
+    pub fn new(items: &[Item], salt: u64) -> Self {
         Self {
-            sources: items.iter().map(|&i| Source::new(i)).collect(),
+            items: items.to_vec(),
+            sources: items.iter().map(|&i| Source::item(i, salt)).collect(),
             produced: 0,
         }
     }
@@ -161,24 +285,24 @@ impl Encoder {
         self.produced
     }
 
-    /// Items encoded.
+    /// The items encoded, in the order given.
     #[must_use]
-    pub fn items(&self) -> usize {
-        self.sources.len()
+    pub fn items(&self) -> &[Item] {
+        &self.items
     }
 
     /// Appends the next `count` symbols to `out`.
     pub fn produce(&mut self, count: usize, out: &mut Vec<Symbol>) {
         let start = out.len();
         out.resize(start + count, Symbol::default());
-        self.fill(&mut out[start..], 1);
+        self.fill(&mut out[start..]);
     }
 
-    /// Applies the set to the next `out.len()` symbols with `sign`.
-    fn fill(&mut self, out: &mut [Symbol], sign: i64) {
+    /// Adds the set to the next `out.len()` symbols.
+    fn fill(&mut self, out: &mut [Symbol]) {
         let base = self.produced;
         for s in &mut self.sources {
-            s.fill(base, out, sign);
+            s.fill(base, out);
         }
         self.produced += out.len() as u64;
     }
@@ -187,35 +311,42 @@ impl Encoder {
 /// Why a decoder gave up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecodeLimit {
-    /// More items peeled than the configured bound: the stream is hostile or the
+    /// More keys peeled than the configured bound: the stream is hostile or the
     /// difference larger than this session accepts.
     TooManyItems,
 }
 
-/// The receiver's side: subtracts its own set and peels the difference.
+/// The receiver's side: adds its own set and peels the difference.
 #[derive(Debug, Clone)]
 pub struct Decoder {
+    salt: u64,
     local: Encoder,
+    lookup: HashMap<u64, u64>,
     symbols: Vec<Symbol>,
-    /// Peeled items with the sign they were found with, their walks kept going.
-    peeled: Vec<(Source, i64)>,
+    /// Peeled keys' contributions, their walks kept going.
+    peeled: Vec<Source>,
+    peeled_keys: HashSet<u64>,
     remote_only: Vec<Item>,
     local_only: Vec<Item>,
-    max_items: usize,
+    max_keys: usize,
     stack: Vec<usize>,
 }
 
 impl Decoder {
-    /// A decoder against the local set `items`, peeling at most `max_items` items.
+    /// A decoder against the local set `items` (distinct keys) under the session's
+    /// `salt`, peeling at most `max_keys` differing keys.
     #[must_use]
-    pub fn new(items: &[Item], max_items: usize) -> Self {
+    pub fn new(items: &[Item], salt: u64, max_keys: usize) -> Self {
         Self {
-            local: Encoder::new(items),
+            salt,
+            local: Encoder::new(items, salt),
+            lookup: items.iter().map(|i| (i.key, i.digest)).collect(),
             symbols: Vec::new(),
             peeled: Vec::new(),
+            peeled_keys: HashSet::new(),
             remote_only: Vec::new(),
             local_only: Vec::new(),
-            max_items,
+            max_keys,
             stack: Vec::new(),
         }
     }
@@ -226,13 +357,20 @@ impl Decoder {
         self.symbols.len()
     }
 
+    /// Differing keys peeled so far.
+    #[must_use]
+    pub fn peeled(&self) -> usize {
+        self.peeled.len()
+    }
+
     /// Whether the whole difference is known.
     #[must_use]
     pub fn is_decoded(&self) -> bool {
         self.symbols.first().is_some_and(Symbol::is_empty)
     }
 
-    /// Items the sender has and we do not.
+    /// Items the sender has and we do not (a key held in two versions gives the sender's
+    /// version here and ours in [`local_only`](Decoder::local_only)).
     #[must_use]
     pub fn remote_only(&self) -> &[Item] {
         &self.remote_only
@@ -244,6 +382,12 @@ impl Decoder {
         &self.local_only
     }
 
+    /// The local items the decoder was built on, in the order given.
+    #[must_use]
+    pub fn local_items(&self) -> &[Item] {
+        self.local.items()
+    }
+
     /// Adds the sender's next symbols (indices `received()..`) and peels what it can.
     ///
     /// # Errors
@@ -251,7 +395,16 @@ impl Decoder {
     /// unusable.
     pub fn add(&mut self, remote: &[Symbol]) -> Result<(), DecodeLimit> {
         // One pass over the local set per batch: the cost is O(local items + hits).
-        self.add_chunk(remote)
+        let base = self.symbols.len();
+        self.symbols.extend_from_slice(remote);
+        let new = &mut self.symbols[base..];
+        self.local.fill(new);
+        for src in &mut self.peeled {
+            // Take the peeled keys out of the new symbols too.
+            src.fill(base as u64, new);
+        }
+        self.stack.extend(base..self.symbols.len());
+        self.peel()
     }
 
     /// Adds one symbol at a time and stops as soon as the difference is decoded; returns
@@ -261,7 +414,7 @@ impl Decoder {
     /// As [`Decoder::add`].
     pub fn add_until_decoded(&mut self, remote: &[Symbol]) -> Result<usize, DecodeLimit> {
         for (i, s) in remote.iter().enumerate() {
-            self.add_chunk(std::slice::from_ref(s))?;
+            self.add(std::slice::from_ref(s))?;
             if self.is_decoded() {
                 return Ok(i + 1);
             }
@@ -269,172 +422,120 @@ impl Decoder {
         Ok(remote.len())
     }
 
-    fn add_chunk(&mut self, remote: &[Symbol]) -> Result<(), DecodeLimit> {
-        let base = self.symbols.len();
-        self.symbols.extend_from_slice(remote);
-        let new = &mut self.symbols[base..];
-        self.local.fill(new, -1);
-        for (src, sign) in &mut self.peeled {
-            // Take the peeled item out of the new symbols too.
-            src.fill(base as u64, new, -*sign);
+    /// Estimated differing keys (peeled and left), from how many of the later symbols are
+    /// empty: symbol `i ≥ 1` holds each key left with probability `2/(i + 2)`, so with `r`
+    /// keys left it is empty with probability `exp(−2r/(i + 2))`; `r` is solved for by
+    /// bisection over at most 4,096 of the symbols `m/4..m`. `None` while none is empty
+    /// (the difference may be far larger than the symbols so far).
+    #[must_use]
+    pub fn estimate_keys(&self) -> Option<f64> {
+        let m = self.symbols.len();
+        let lo = (m / 4).max(1);
+        if lo >= m {
+            return None;
         }
-        self.stack.extend(base..self.symbols.len());
-        self.peel()
+        let step = (m - lo).div_ceil(4096);
+        let cells: Vec<(f64, bool)> = (lo..m)
+            .step_by(step)
+            .map(|i| (2.0 / (i as f64 + 2.0), self.symbols[i].is_empty()))
+            .collect();
+        let empty = cells.iter().filter(|c| c.1).count() as f64;
+        let peeled = self.peeled.len() as f64;
+        if empty == 0.0 {
+            return None;
+        }
+        if empty >= cells.len() as f64 {
+            return Some(peeled);
+        }
+        let expected_empty = |r: f64| cells.iter().map(|c| (-r * c.0).exp()).sum::<f64>();
+        let (mut a, mut b) = (0.0f64, 1.0f64);
+        while expected_empty(b) > empty && b < 1e12 {
+            a = b;
+            b *= 2.0;
+        }
+        for _ in 0..40 {
+            let mid = 0.5 * (a + b);
+            if expected_empty(mid) > empty {
+                a = mid;
+            } else {
+                b = mid;
+            }
+        }
+        Some(peeled + 0.5 * (a + b))
+    }
+
+    /// The differing key symbol `idx` holds alone, if it does: its contribution and the
+    /// sender's and our versions.
+    fn candidate(&self, idx: usize) -> Option<(u64, Contribution, Option<u64>, Option<u64>)> {
+        let s = self.symbols[idx];
+        let key = gf::mul(s.weighted, gf::inv(s.sum)?);
+        if self.peeled_keys.contains(&key) {
+            return None;
+        }
+        let mask = check_mask(idx as u64);
+        let salt = self.salt;
+        let field = digest_mask(salt);
+        let (check, theirs, ours) = match self.lookup.get(&key) {
+            Some(&v) if v ^ field == s.sum => {
+                (checksum(Item { key, digest: v }, salt), None, Some(v))
+            }
+            Some(&v2) => {
+                // sum = (v1 ⊕ mask) ⊕ (v2 ⊕ mask).
+                let v1 = s.sum ^ v2;
+                let c = checksum(Item { key, digest: v1 }, salt)
+                    ^ checksum(Item { key, digest: v2 }, salt);
+                (c, Some(v1), Some(v2))
+            }
+            None => {
+                let v = s.sum ^ field;
+                (checksum(Item { key, digest: v }, salt), Some(v), None)
+            }
+        };
+        if check & mask != s.check || !Mapping::new(map_seed(key, salt)).includes(idx as u64) {
+            return None;
+        }
+        let c = Contribution {
+            sum: s.sum,
+            weighted: s.weighted,
+            check,
+        };
+        Some((key, c, theirs, ours))
     }
 
     fn peel(&mut self) -> Result<(), DecodeLimit> {
         while let Some(idx) = self.stack.pop() {
-            let Some((item, sign)) = self.symbols[idx].pure() else {
+            if self.symbols[idx].sum == 0 {
+                continue;
+            }
+            let Some((key, c, theirs, ours)) = self.candidate(idx) else {
                 continue;
             };
-            if self.peeled.len() >= self.max_items {
+            if self.peeled.len() >= self.max_keys {
                 return Err(DecodeLimit::TooManyItems);
             }
-            let mut src = Source::new(item);
+            let mut src = Source::new(key, c, self.salt);
             let len = self.symbols.len() as u64;
             while src.map.next < len {
-                let i = src.map.next as usize;
-                self.symbols[i].apply(item, src.check, -sign);
-                if self.symbols[i].pure().is_some() {
-                    self.stack.push(i);
+                let i = src.map.next;
+                self.symbols[i as usize].apply(&src.c, check_mask(i));
+                if self.symbols[i as usize].sum != 0 {
+                    self.stack.push(i as usize);
                 }
                 src.map.advance();
             }
-            if sign > 0 {
-                self.remote_only.push(item);
-            } else {
-                self.local_only.push(item);
+            if let Some(digest) = theirs {
+                self.remote_only.push(Item { key, digest });
             }
-            self.peeled.push((src, sign));
+            if let Some(digest) = ours {
+                self.local_only.push(Item { key, digest });
+            }
+            self.peeled_keys.insert(key);
+            self.peeled.push(src);
         }
         Ok(())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use rand::{RngExt, SeedableRng};
-    use rand_chacha::ChaCha8Rng;
-
-    fn items(range: std::ops::Range<u64>, v: u64) -> Vec<Item> {
-        range.map(|k| Item { key: k, digest: v }).collect()
-    }
-
-    #[test]
-    fn mapping_density_follows_the_paper() {
-        // P(index i) = 1/(1 + i/2): about 1/6 of items hit index 10.
-        let mut hits = [0u32; 64];
-        for k in 0..20_000u64 {
-            let mut m = Mapping::new(checksum(Item { key: k, digest: 0 }));
-            while m.next < 64 {
-                hits[m.next as usize] += 1;
-                m.advance();
-            }
-        }
-        assert_eq!(hits[0], 20_000);
-        for i in [1usize, 10, 40] {
-            let want = 20_000.0 / (1.0 + i as f64 / 2.0);
-            let got = f64::from(hits[i]);
-            assert!(
-                (got - want).abs() < want * 0.1,
-                "index {i}: {got} vs {want}"
-            );
-        }
-    }
-
-    #[test]
-    fn decodes_a_symmetric_difference_exactly() {
-        let a = [items(0..1000, 1), items(1000..1010, 2)].concat();
-        let b = [items(0..1000, 1), items(2000..2007, 3)].concat();
-        let mut enc = Encoder::new(&a);
-        let mut dec = Decoder::new(&b, 100);
-        let mut buf = Vec::new();
-        while !dec.is_decoded() {
-            buf.clear();
-            enc.produce(4, &mut buf);
-            dec.add(&buf).unwrap();
-            assert!(dec.received() < 200);
-        }
-        let mut r = dec.remote_only().to_vec();
-        let mut l = dec.local_only().to_vec();
-        r.sort_unstable();
-        l.sort_unstable();
-        assert_eq!(r, items(1000..1010, 2));
-        assert_eq!(l, items(2000..2007, 3));
-    }
-
-    #[test]
-    fn equal_sets_decode_at_the_first_symbol() {
-        let a = items(0..50, 9);
-        let mut enc = Encoder::new(&a);
-        let mut dec = Decoder::new(&a, 10);
-        let mut buf = Vec::new();
-        enc.produce(1, &mut buf);
-        dec.add(&buf).unwrap();
-        assert!(dec.is_decoded());
-        assert!(dec.remote_only().is_empty() && dec.local_only().is_empty());
-    }
-
-    #[test]
-    fn symbols_per_difference_is_near_the_papers_figure() {
-        // Over many seeds, d = 100: the paper reports ~1.35 symbols per item at large d
-        // (higher at small d).
-        let mut total = 0usize;
-        let runs = 30u64;
-        for seed in 0..runs {
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            let diff: Vec<Item> = (0..100)
-                .map(|_| Item {
-                    key: rng.random(),
-                    digest: rng.random(),
-                })
-                .collect();
-            let common = items(0..200, 5);
-            let a = [common.clone(), diff].concat();
-            let mut enc = Encoder::new(&a);
-            let mut dec = Decoder::new(&common, 1000);
-            let mut buf = Vec::new();
-            enc.produce(1000, &mut buf);
-            total += dec.add_until_decoded(&buf).unwrap();
-            assert!(dec.is_decoded());
-        }
-        let per = total as f64 / (runs as f64 * 100.0);
-        assert!((1.2..1.75).contains(&per), "{per} symbols per difference");
-    }
-
-    #[test]
-    fn hostile_symbols_never_loop_and_respect_the_bound() {
-        // Ten items of difference against a bound of three: the decoder refuses.
-        let mut enc = Encoder::new(&items(100..110, 0));
-        let mut buf = Vec::new();
-        enc.produce(64, &mut buf);
-        let mut dec = Decoder::new(&[], 3);
-        assert_eq!(dec.add(&buf), Err(DecodeLimit::TooManyItems));
-        // Fabricated pure symbols whose items do not map back to them: peeling them
-        // terminates (each peel is counted against the bound).
-        let fake: Vec<Symbol> = (100..140u64)
-            .map(|k| {
-                let it = Item { key: k, digest: 0 };
-                Symbol {
-                    key: k,
-                    digest: 0,
-                    check: checksum(it),
-                    count: 1,
-                }
-            })
-            .collect();
-        let mut dec = Decoder::new(&items(0..10, 1), 1000);
-        let _ = dec.add(&fake);
-        assert!(dec.remote_only().len() + dec.local_only().len() <= 1000);
-        let garbage = [Symbol {
-            key: 1,
-            digest: 2,
-            check: 3,
-            count: i64::MIN,
-        }; 8];
-        let mut dec = Decoder::new(&[], 3);
-        dec.add(&garbage).unwrap();
-        assert!(!dec.is_decoded());
-    }
-}
+#[path = "riblt_tests.rs"]
+mod tests;

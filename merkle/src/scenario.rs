@@ -85,8 +85,15 @@ pub struct MerkleReport {
     pub ideal_bytes: u64,
     /// Bytes per differing key.
     pub bytes_per_difference: f64,
-    /// `bytes / ideal_bytes`.
+    /// `bytes / ideal_bytes`: the whole session.
     pub ratio_to_ideal: f64,
+    /// Bytes of the reconciliation stream alone: coded symbols and the requests for more
+    /// (what the paper's bytes-per-difference figure measures).
+    pub stream_bytes: u64,
+    /// `stream_bytes / ideal_bytes`.
+    pub stream_ratio: f64,
+    /// Bytes of the `Done` step (both sides learning their side of the difference).
+    pub done_bytes: u64,
     /// Round trips (two steps each, rounded up).
     pub round_trips: u32,
     /// Messages sent.
@@ -266,6 +273,15 @@ pub fn run_with(base: &Replica, s: &MerkleScenario) -> Result<MerkleReport, Stri
         .sum();
     let ideal = s.differences * 16;
     let bytes = metrics.sent.bytes;
+    let kind_bytes = |names: &[&str]| -> u64 {
+        metrics
+            .kinds
+            .iter()
+            .filter(|k| names.contains(&k.kind))
+            .map(|k| k.sent.bytes)
+            .sum()
+    };
+    let stream_bytes = kind_bytes(&["symbols", "more"]);
     Ok(MerkleReport {
         seed: s.seed,
         keys: s.keys,
@@ -280,6 +296,9 @@ pub fn run_with(base: &Replica, s: &MerkleScenario) -> Result<MerkleReport, Stri
         ideal_bytes: ideal,
         bytes_per_difference: bytes as f64 / s.differences.max(1) as f64,
         ratio_to_ideal: bytes as f64 / ideal.max(1) as f64,
+        stream_bytes,
+        stream_ratio: stream_bytes as f64 / ideal.max(1) as f64,
+        done_bytes: kind_bytes(&["done"]),
         round_trips: init.steps.div_ceil(2),
         messages: metrics.sent.messages,
         symbols,
@@ -315,39 +334,46 @@ pub fn repair(r: &mut Replica, to_fetch: &[Item]) {
     }
 }
 
-/// Mean coded symbols per item of the difference a RIBLT decoder needs, over `seeds`
-/// random sets of `common` shared items and `items` differing items (half on each side).
+/// Mean coded symbols per differing key a RIBLT decoder needs, over `seeds` random sets
+/// of `common` shared items and `keys` differing keys (a third only on each side, a third
+/// in two versions).
 #[must_use]
-pub fn riblt_overhead(common: u64, items: u64, seeds: u64) -> f64 {
+pub fn riblt_overhead(common: u64, keys: u64, seeds: u64) -> f64 {
     let mut total = 0usize;
     for seed in 0..seeds {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let shared: Vec<Item> = (0..common)
-            .map(|_| Item {
-                key: rng.random(),
-                digest: rng.random(),
-            })
-            .collect();
+        let mut item = || Item {
+            key: rng.random(),
+            digest: rng.random(),
+        };
+        let shared: Vec<Item> = (0..common).map(|_| item()).collect();
         let mut a = shared.clone();
         let mut b = shared;
-        for i in 0..items {
-            let it = Item {
-                key: rng.random(),
-                digest: rng.random(),
-            };
-            if i % 2 == 0 { a.push(it) } else { b.push(it) }
+        for i in 0..keys {
+            let it = item();
+            match i % 3 {
+                0 => a.push(it),
+                1 => b.push(it),
+                _ => {
+                    a.push(it);
+                    b.push(Item {
+                        digest: !it.digest,
+                        ..it
+                    });
+                }
+            }
         }
-        let mut enc = Encoder::new(&a);
-        let mut dec = Decoder::new(&b, usize::MAX);
+        let mut enc = Encoder::new(&a, seed);
+        let mut dec = Decoder::new(&b, seed, usize::MAX);
         let mut buf = Vec::new();
         // Enough symbols for any realistic overhead; stop at the exact point of decoding.
         enc.produce(
-            usize::try_from(items * 4 + 64).unwrap_or(usize::MAX),
+            usize::try_from(keys * 4 + 64).unwrap_or(usize::MAX),
             &mut buf,
         );
         total += dec.add_until_decoded(&buf).unwrap_or(buf.len());
     }
-    total as f64 / (seeds.max(1) * items.max(1)) as f64
+    total as f64 / (seeds.max(1) * keys.max(1)) as f64
 }
 
 /// Bytes of memory per key of a replica: (store, tree).

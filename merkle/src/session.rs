@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::message::{Fragment, Message, StepKind};
 use crate::planner::Method;
 use crate::riblt::{Decoder, Encoder};
+use crate::store::Item;
 
 /// How a session found the difference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -54,12 +55,18 @@ pub(crate) enum Phase {
     New,
     /// We sent the hashes of `set` (node indices at `level`); the peer compares them.
     SentHashes { level: u8, set: Vec<u32> },
-    /// We sent items; the peer answers `Done`.
-    AwaitDone,
-    /// We stream symbols of the items under the differing nodes of `level`.
+    /// We sent `items`; the peer answers `Done`, naming them by rank.
+    AwaitDone { items: Vec<Item> },
+    /// We stream symbols of the items under the differing nodes of `level` (the encoder
+    /// keeps them: `Done` names them by rank).
     Encoding { level: u8, encoder: Box<Encoder> },
-    /// We decode the peer's symbols.
-    Decoding { decoder: Box<Decoder> },
+    /// We decode the peer's symbols; `theirs` is the peer's set hash (8 bytes of the XOR of
+    /// its item hashes under the nodes), `ours` ours when the decoder was built.
+    Decoding {
+        decoder: Box<Decoder>,
+        theirs: u64,
+        ours: u64,
+    },
     /// We sent `Done`; the session lingers to answer a retransmission of the last step.
     Finished,
 }

@@ -13,15 +13,16 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::error::Error;
 use crate::hasher::{ItemHasher, Xxh3};
-use crate::message::{
-    AbortReason, Fragment, Message, Step, bitmap, bits, item_from_wire, item_to_wire,
-    symbol_from_wire, symbol_to_wire,
-};
+use crate::message::{AbortReason, Fragment, Message, Step, bitmap, bits, item_to_wire};
 use crate::planner::{self, Comparison, Next};
-use crate::riblt::{Decoder, Encoder, Symbol};
+use crate::riblt::{Decoder, Encoder};
 use crate::session::{Finish, Phase, Refused, Session, SessionReport};
 use crate::store::{Item, MemStore, Replica, Store};
 use crate::{Digest, Key};
+
+mod done;
+
+use done::produce;
 
 /// What the application is told.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,8 +110,10 @@ pub struct Stats {
     pub protocol_errors: u64,
     /// Items shipped in lists (by us or to us) that turned out not to differ.
     pub list_items_not_differing: u64,
-    /// Keys the peer said we hold that we do not (a write raced the session).
-    pub unknown_keys: u64,
+    /// RIBLT decodes whose difference failed the check against the sender's set hash (a
+    /// false peel, about one in 10^6 · d decodes, or a hostile sender): the session fails
+    /// and the initiator retries under a fresh salt. Never a wrong `Synced`.
+    pub false_decodes: u64,
     /// Bytes sent.
     pub bytes_sent: u64,
     /// Bytes received.
@@ -537,15 +540,7 @@ where
                 if level == sent =>
             {
                 let nodes = select(&set, &diff)?;
-                let mut theirs: Vec<Item> = items.iter().map(item_from_wire).collect();
-                s.report.list_items += theirs.len() as u64;
-                self.collect(level, &nodes);
-                let mut mine = std::mem::take(&mut self.items);
-                let (remote_only, local_only) = set_difference(&mut theirs, &mut mine);
-                self.items = mine;
-                self.stats.list_items_not_differing += (theirs.len() - remote_only.len()) as u64;
-                s.report.finish = Finish::Lists;
-                self.finish_sent(now, key, s, reply, local_only, remote_only)?;
+                self.on_items(now, key, s, reply, level, &nodes, &items)?;
                 Ok(false)
             }
             (
@@ -553,56 +548,65 @@ where
                     level,
                     diff,
                     start: 0,
+                    hash,
                     symbols,
                 },
                 Phase::SentHashes { level: sent, set },
             ) if level == sent => {
                 let nodes = select(&set, &diff)?;
                 self.collect(level, &nodes);
-                let decoder = Box::new(Decoder::new(&self.items, self.config.max_differences));
-                self.on_symbols(now, key, s, reply, decoder, &symbols)
+                let ours = self.set_hash(level, &nodes);
+                let decoder = Box::new(Decoder::new(
+                    &self.items,
+                    key.1,
+                    self.config.max_differences,
+                ));
+                let theirs = u64::from_le_bytes(hash);
+                self.on_symbols(now, key, s, reply, decoder, (theirs, ours), 0, &symbols)
             }
-            (Step::Symbols { start, symbols, .. }, Phase::Decoding { decoder })
-                if start == decoder.received() as u64 =>
-            {
-                self.on_symbols(now, key, s, reply, decoder, &symbols)
+            (
+                Step::Symbols { start, symbols, .. },
+                Phase::Decoding {
+                    decoder,
+                    theirs,
+                    ours,
+                },
+            ) if start == decoder.received() as u64 => {
+                self.on_symbols(now, key, s, reply, decoder, (theirs, ours), start, &symbols)
             }
             (Step::More { upto }, Phase::Encoding { level, mut encoder })
                 if upto > encoder.produced() && upto <= self.config.max_symbols() =>
             {
                 let start = encoder.produced();
                 let symbols = produce(&mut encoder, upto - start);
-                s.report.symbols += symbols.len() as u64;
+                s.report.symbols += upto - start;
                 let step = Step::Symbols {
                     level,
                     diff: Bytes::new(),
                     start,
+                    hash: [0; 8],
                     symbols,
                 };
                 self.send_step(now, key, s, reply, &step)?;
                 s.phase = Phase::Encoding { level, encoder };
                 Ok(false)
             }
-            (Step::Done { yours, mine }, phase)
-                if !matches!(phase, Phase::New | Phase::Finished) =>
-            {
-                if matches!(phase, Phase::Encoding { .. }) {
-                    s.report.finish = Finish::Riblt;
-                } else if matches!(phase, Phase::AwaitDone) {
-                    s.report.finish = Finish::Lists;
-                } else if yours.is_empty() && mine.is_empty() {
-                    s.report.finish = Finish::Equal;
-                }
-                let mut to_send = Vec::with_capacity(yours.len());
-                for k in &yours {
-                    let key = u64::from_le_bytes(*k);
-                    match self.replica.get(key) {
-                        Some(digest) => to_send.push(Item { key, digest }),
-                        None => self.stats.unknown_keys += 1,
-                    }
-                }
-                let to_fetch = mine.iter().map(item_from_wire).collect();
-                self.synced(key, s, to_send, to_fetch);
+            (
+                Step::Done {
+                    gone,
+                    changed,
+                    digests,
+                    mine,
+                },
+                phase,
+            ) if !matches!(phase, Phase::New | Phase::Finished) => {
+                let done = done::Done {
+                    gone: &gone,
+                    changed: &changed,
+                    digests: &digests,
+                    mine: &mine,
+                };
+                self.on_done(key, s, &phase, &done)?;
                 Ok(true)
             }
             _ => Err(FailReason::Protocol),
@@ -625,7 +629,7 @@ where
         s.report.levels = s.report.levels.max(level);
         if differing.is_empty() {
             s.report.finish = Finish::Equal;
-            return self.finish_sent(now, key, s, reply, Vec::new(), Vec::new());
+            return self.finish_sent(now, key, s, reply, Vec::new(), Vec::new(), &[]);
         }
         let shape = self.config.shape;
         let nodes: Vec<u32> = differing.iter().map(|&i| set[i]).collect();
@@ -673,92 +677,29 @@ where
                 s.report.list_items += items.len() as u64;
                 let step = Step::Items { level, diff, items };
                 self.send_step(now, key, s, reply, &step)?;
-                s.phase = Phase::AwaitDone;
+                s.phase = Phase::AwaitDone {
+                    items: self.items.clone(),
+                };
             }
             Next::Riblt => {
                 self.collect(level, &nodes);
-                let mut encoder = Box::new(Encoder::new(&self.items));
+                let hash = self.set_hash(level, &nodes).to_le_bytes();
+                let mut encoder = Box::new(Encoder::new(&self.items, key.1));
                 let est = planner::estimate_differences(c.compared, c.differing);
                 let first = planner::first_batch(est, self.config.max_symbols());
                 let symbols = produce(&mut encoder, first);
-                s.report.symbols += symbols.len() as u64;
+                s.report.symbols += first;
                 let step = Step::Symbols {
                     level,
                     diff,
                     start: 0,
+                    hash,
                     symbols,
                 };
                 self.send_step(now, key, s, reply, &step)?;
                 s.phase = Phase::Encoding { level, encoder };
             }
         }
-        Ok(())
-    }
-
-    fn on_symbols(
-        &mut self,
-        now: Instant,
-        key: &Key3<P>,
-        s: &mut Session,
-        reply: u32,
-        mut decoder: Box<Decoder>,
-        symbols: &[crate::message::WireSymbol],
-    ) -> Result<bool, FailReason> {
-        let total = decoder.received() as u64 + symbols.len() as u64;
-        if symbols.is_empty() || total > self.config.max_symbols() {
-            return Err(FailReason::Protocol);
-        }
-        s.report.symbols += symbols.len() as u64;
-        let decoded: Vec<Symbol> = symbols.iter().map(symbol_from_wire).collect();
-        decoder.add(&decoded).map_err(|_| FailReason::TooLarge)?;
-        if decoder.is_decoded() {
-            s.report.finish = Finish::Riblt;
-            let local = decoder.local_only().to_vec();
-            let remote = decoder.remote_only().to_vec();
-            self.finish_sent(now, key, s, reply, local, remote)?;
-            return Ok(false);
-        }
-        let got = decoder.received() as u64;
-        // Nothing has peeled: the difference is far bigger than the symbols so
-        // far (the sender's estimate said nothing), so double; near the threshold, grow
-        // gently to keep the overshoot small.
-        let peeled = (decoder.remote_only().len() + decoder.local_only().len()) as u64;
-        let growth = if peeled == 0 {
-            self.config.riblt_growth.max(2.0)
-        } else {
-            self.config.riblt_growth
-        };
-        let upto = ((got as f64 * growth).ceil() as u64)
-            .max(got + 4)
-            .min(self.config.max_symbols());
-        if upto <= got {
-            return Err(FailReason::TooLarge);
-        }
-        self.send_step(now, key, s, reply, &Step::More { upto })?;
-        s.phase = Phase::Decoding { decoder };
-        Ok(false)
-    }
-
-    /// We know the difference: tell the peer, report it, and linger.
-    fn finish_sent(
-        &mut self,
-        now: Instant,
-        key: &Key3<P>,
-        s: &mut Session,
-        reply: u32,
-        local_only: Vec<Item>,
-        remote_only: Vec<Item>,
-    ) -> Result<(), FailReason> {
-        if local_only.len() + remote_only.len() > self.config.max_differences {
-            return Err(FailReason::TooLarge);
-        }
-        let step = Step::Done {
-            yours: remote_only.iter().map(|i| i.key.to_le_bytes()).collect(),
-            mine: local_only.iter().map(|&i| item_to_wire(i)).collect(),
-        };
-        self.send_step(now, key, s, reply, &step)?;
-        s.phase = Phase::Finished;
-        self.synced(key, s, local_only, remote_only);
         Ok(())
     }
 
@@ -893,59 +834,9 @@ fn select(set: &[u32], diff: &[u8]) -> Result<Vec<u32>, FailReason> {
     Ok(idx.into_iter().map(|i| set[i]).collect())
 }
 
-fn produce(encoder: &mut Encoder, count: u64) -> Vec<crate::message::WireSymbol> {
-    let mut buf = Vec::new();
-    // `count` is bounded by `max_symbols`, itself derived from a usize.
-    encoder.produce(usize::try_from(count).unwrap_or(usize::MAX), &mut buf);
-    buf.iter().map(symbol_to_wire).collect()
-}
-
-/// `(theirs − mine, mine − theirs)`, by exact item; sorts both inputs.
-fn set_difference(theirs: &mut [Item], mine: &mut [Item]) -> (Vec<Item>, Vec<Item>) {
-    theirs.sort_unstable();
-    mine.sort_unstable();
-    let (mut only_t, mut only_m) = (Vec::new(), Vec::new());
-    let (mut i, mut j) = (0, 0);
-    while i < theirs.len() && j < mine.len() {
-        match theirs[i].cmp(&mine[j]) {
-            std::cmp::Ordering::Equal => {
-                i += 1;
-                j += 1;
-            }
-            std::cmp::Ordering::Less => {
-                only_t.push(theirs[i]);
-                i += 1;
-            }
-            std::cmp::Ordering::Greater => {
-                only_m.push(mine[j]);
-                j += 1;
-            }
-        }
-    }
-    only_t.extend_from_slice(&theirs[i..]);
-    only_m.extend_from_slice(&mine[j..]);
-    only_t.dedup();
-    (only_t, only_m)
-}
-
 /// A 64-bit mixer (splitmix64's finaliser) for session ids.
 fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn set_difference_is_exact() {
-        let it = |k, d| Item { key: k, digest: d };
-        let mut t = vec![it(3, 1), it(1, 1), it(2, 2)];
-        let mut m = vec![it(2, 3), it(1, 1), it(4, 4)];
-        let (a, b) = set_difference(&mut t, &mut m);
-        assert_eq!(a, [it(2, 2), it(3, 1)]);
-        assert_eq!(b, [it(2, 3), it(4, 4)]);
-    }
 }

@@ -366,7 +366,8 @@ fn hostile_steps_abort_the_session_and_are_counted() {
             level: 1,
             diff: Bytes::from_static(&[0, 0]),
             start: 5,
-            symbols: vec![],
+            hash: [0; 8],
+            symbols: Bytes::new(),
         },
     ];
     for step in hostile {

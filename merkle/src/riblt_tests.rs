@@ -1,0 +1,189 @@
+use super::*;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+const SALT: u64 = 0x5a17;
+
+fn items(range: std::ops::Range<u64>, v: u64) -> Vec<Item> {
+    range.map(|k| Item { key: k, digest: v }).collect()
+}
+
+fn sorted(v: &[Item]) -> Vec<Item> {
+    let mut v = v.to_vec();
+    v.sort_unstable();
+    v
+}
+
+#[test]
+fn mapping_density_follows_the_paper() {
+    // P(index i) = 1/(1 + i/2): about 1/6 of keys hit index 10.
+    let mut hits = [0u32; 64];
+    for k in 0..20_000u64 {
+        let mut m = Mapping::new(map_seed(k, SALT));
+        while m.next < 64 {
+            hits[m.next as usize] += 1;
+            m.advance();
+        }
+    }
+    assert_eq!(hits[0], 20_000);
+    for i in [1usize, 10, 40] {
+        let want = 20_000.0 / (1.0 + i as f64 / 2.0);
+        let got = f64::from(hits[i]);
+        assert!(
+            (got - want).abs() < want * 0.1,
+            "index {i}: {got} vs {want}"
+        );
+    }
+}
+
+#[test]
+fn decodes_a_symmetric_difference_exactly() {
+    let a = [items(0..1000, 1), items(1000..1010, 2)].concat();
+    let b = [items(0..1000, 1), items(2000..2007, 3)].concat();
+    let mut enc = Encoder::new(&a, SALT);
+    let mut dec = Decoder::new(&b, SALT, 100);
+    let mut buf = Vec::new();
+    while !dec.is_decoded() {
+        buf.clear();
+        enc.produce(4, &mut buf);
+        dec.add(&buf).unwrap();
+        assert!(dec.received() < 200);
+    }
+    assert_eq!(sorted(dec.remote_only()), items(1000..1010, 2));
+    assert_eq!(sorted(dec.local_only()), items(2000..2007, 3));
+    assert_eq!(dec.peeled(), 17);
+}
+
+#[test]
+fn an_updated_key_is_one_difference_with_both_versions() {
+    // Keys 0..30 updated on b, 30..40 only on a, 40..50 only on b.
+    let common = items(100..600, 7);
+    let a = [common.clone(), items(0..30, 1), items(30..40, 2)].concat();
+    let b = [common, items(0..30, 3), items(40..50, 4)].concat();
+    let mut enc = Encoder::new(&a, SALT);
+    let mut dec = Decoder::new(&b, SALT, 100);
+    let mut buf = Vec::new();
+    enc.produce(200, &mut buf);
+    let used = dec.add_until_decoded(&buf).unwrap();
+    assert!(dec.is_decoded());
+    assert_eq!(dec.peeled(), 50, "one peel per differing key");
+    assert!(used < 120, "{used} symbols for 50 keys");
+    assert_eq!(
+        sorted(dec.remote_only()),
+        [items(0..30, 1), items(30..40, 2)].concat()
+    );
+    assert_eq!(
+        sorted(dec.local_only()),
+        [items(0..30, 3), items(40..50, 4)].concat()
+    );
+}
+
+#[test]
+fn equal_sets_decode_at_the_first_symbol() {
+    let a = items(0..50, 9);
+    let mut enc = Encoder::new(&a, SALT);
+    let mut dec = Decoder::new(&a, SALT, 10);
+    let mut buf = Vec::new();
+    enc.produce(1, &mut buf);
+    dec.add(&buf).unwrap();
+    assert!(dec.is_decoded());
+    assert!(dec.remote_only().is_empty() && dec.local_only().is_empty());
+}
+
+#[test]
+fn symbols_per_difference_is_near_the_papers_figure() {
+    // Over many seeds, d = 100 keys (a third updated): the paper reports ~1.35 symbols
+    // per difference at large d (higher at small d).
+    let mut total = 0usize;
+    let runs = 30u64;
+    for seed in 0..runs {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let common = items(0..200, 5);
+        let (mut a, mut b) = (common.clone(), common);
+        for i in 0..100u64 {
+            let key = rng.random_range(1_000..u64::MAX);
+            match i % 3 {
+                0 => a.push(Item {
+                    key,
+                    digest: rng.random(),
+                }),
+                1 => b.push(Item {
+                    key,
+                    digest: rng.random(),
+                }),
+                _ => {
+                    a.push(Item { key, digest: 1 });
+                    b.push(Item { key, digest: 2 });
+                }
+            }
+        }
+        let mut enc = Encoder::new(&a, seed);
+        let mut dec = Decoder::new(&b, seed, 1000);
+        let mut buf = Vec::new();
+        enc.produce(1000, &mut buf);
+        total += dec.add_until_decoded(&buf).unwrap();
+        assert!(dec.is_decoded());
+        assert_eq!(dec.peeled(), 100);
+    }
+    let per = total as f64 / (runs as f64 * 100.0);
+    assert!((1.2..1.75).contains(&per), "{per} symbols per difference");
+}
+
+#[test]
+fn wire_form_round_trips_with_wide_then_narrow_checksums() {
+    let mut enc = Encoder::new(&items(0..300, 3), SALT);
+    let mut buf = Vec::new();
+    enc.produce(100, &mut buf);
+    let bytes = encode_symbols(0, &buf);
+    assert_eq!(bytes.len(), 64 * 20 + 36 * 18);
+    assert_eq!(decode_symbols(0, &bytes, 1000), Some(buf.clone()));
+    // A later batch starts narrow.
+    let tail = encode_symbols(64, &buf[64..]);
+    assert_eq!(tail.len(), 36 * 18);
+    assert_eq!(decode_symbols(64, &tail, 1000).as_deref(), Some(&buf[64..]));
+    // Cut mid-symbol, over the bound, or at an index that overflows: refused.
+    assert_eq!(decode_symbols(0, &bytes[..bytes.len() - 1], 1000), None);
+    assert_eq!(decode_symbols(0, &bytes, 99), None);
+    assert_eq!(decode_symbols(u64::MAX, &tail[..36], 10), None);
+    assert_eq!(decode_symbols(5, &[], 10), Some(vec![]));
+}
+
+#[test]
+fn hostile_symbols_never_loop_and_respect_the_bound() {
+    // Ten keys of difference against a bound of three: the decoder refuses.
+    let mut enc = Encoder::new(&items(100..110, 0), SALT);
+    let mut buf = Vec::new();
+    enc.produce(64, &mut buf);
+    let mut dec = Decoder::new(&[], SALT, 3);
+    assert_eq!(dec.add(&buf), Err(DecodeLimit::TooManyItems));
+    // Digest 0 is a digest like any other.
+    let mut enc = Encoder::new(&items(0..5, 0), SALT);
+    let mut dec = Decoder::new(&[], SALT, 10);
+    buf.clear();
+    enc.produce(20, &mut buf);
+    dec.add(&buf).unwrap();
+    assert!(dec.is_decoded());
+    assert_eq!(sorted(dec.remote_only()), items(0..5, 0));
+    // Fabricated pure symbols, all claiming one key: it is peeled once, never twice.
+    let it = Item { key: 77, digest: 5 };
+    let v = 5 ^ digest_mask(SALT);
+    let fake = Symbol {
+        sum: v,
+        weighted: gf::mul(77, v),
+        check: checksum(it, SALT),
+    };
+    let mut dec = Decoder::new(&items(0..10, 1), SALT, 1000);
+    dec.add(&[fake; 40]).unwrap();
+    assert_eq!(dec.remote_only(), [it]);
+    assert!(dec.peeled() <= 11, "77 and at most the ten local keys");
+    // Garbage peels nothing and decodes nothing.
+    let garbage = [Symbol {
+        sum: 1,
+        weighted: 2,
+        check: 3,
+    }; 8];
+    let mut dec = Decoder::new(&[], SALT, 3);
+    dec.add(&garbage).unwrap();
+    assert!(!dec.is_decoded());
+    assert_eq!(dec.peeled(), 0);
+}
