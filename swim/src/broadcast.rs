@@ -503,7 +503,12 @@ mod tests {
             now,
             2,
             Message::Gossip {
-                updates: vec![user(1, Some(5)), user(2, Some(5)), user(3, None), user(4, None)],
+                updates: vec![
+                    user(1, Some(5)),
+                    user(2, Some(5)),
+                    user(3, None),
+                    user(4, None),
+                ],
             },
         );
         assert_eq!(

@@ -14,6 +14,13 @@
 //!    killed member (first Suspect anywhere), first Down, time until every live member
 //!    marked it Down; false positives (live members declared Down); messages, bytes and
 //!    CPU per member per protocol period.
+//! 4. **Aligned detection** (`aligned_kills`, optional): every live member's protocol
+//!    periods are put on one grid and one member crashes exactly at a grid boundary, then
+//!    another after `aligned_gap`, and so on. Measured: periods from each crash to its
+//!    first suspicion, the SWIM paper's first detection time (expected e/(e−1) ≈ 1.58
+//!    when every member probes a random other each period). Phase 3's first detection
+//!    is the same delay after a crash at a random phase of the members' periods, so
+//!    about half a period more.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -148,6 +155,14 @@ pub struct SwimScenario {
     pub observe: Duration,
     /// The seed.
     pub seed: u64,
+    /// Phase 4 (after the observation): members crashed one at a time, each exactly at a
+    /// boundary of a protocol-period grid every live member is put on, to measure first
+    /// detection as the SWIM paper defines it. 0 skips the phase.
+    pub aligned_kills: u32,
+    /// Phase 4: time between one crash's first suspicion and the next crash's alignment,
+    /// so that each crashed member is declared down before the next (the paper analyses
+    /// one failure at a time).
+    pub aligned_gap: Duration,
 }
 
 impl Default for SwimScenario {
@@ -164,6 +179,8 @@ impl Default for SwimScenario {
             slow: None,
             observe: Duration::from_secs(300),
             seed: 0,
+            aligned_kills: 0,
+            aligned_gap: Duration::from_secs(20),
         }
     }
 }
@@ -188,11 +205,21 @@ pub struct SwimReport {
     pub join_all_secs: Option<f64>,
     /// Members killed.
     pub killed: u32,
-    /// Mean periods from a crash to its first suspicion anywhere.
+    /// Mean periods from a crash at a random phase of the members' periods to its first
+    /// suspicion anywhere (about half a period of waiting for the next period to start,
+    /// plus the paper's figure).
     pub first_detection_periods: Option<f64>,
-    /// Mean periods from a crash to the start of the first probe of it that failed (the
-    /// paper's "chosen as a ping target": first suspicion minus one period).
+    /// Mean periods from a crash at a random phase to the start of the first probe of it
+    /// that failed (first suspicion minus one period).
     pub first_probe_periods: Option<f64>,
+    /// Phase 4: crashes measured (each at a boundary of every member's period grid).
+    pub aligned_kills: u32,
+    /// Phase 4: mean periods from a crash at a period boundary to its first suspicion
+    /// (some member's probe of it failed at the end of a period): the SWIM paper's first
+    /// detection time, whose expectation is e/(e−1) ≈ 1.58.
+    pub aligned_first_detection_periods: Option<f64>,
+    /// Phase 4: each crash's periods to first suspicion, in crash order.
+    pub aligned_detections: Vec<f64>,
     /// Mean seconds from a crash to its first Down anywhere.
     pub first_down_secs: Option<f64>,
     /// Mean seconds from a crash until every live member marked it Down.
@@ -262,10 +289,19 @@ struct Collector {
     fp_members: std::collections::BTreeSet<u64>,
     fp_declarers: BTreeMap<u64, Duration>,
     false_suspicions: u64,
+    /// Phase 4: the member crashed at a grid boundary, when, and its first suspicion.
+    aligned: Option<(u64, Duration, Option<Duration>)>,
 }
 
 impl Collector {
     fn on_event(&mut self, at: Duration, node: u64, e: &Event<u64>) {
+        if let (Some((victim, t, first @ None)), Event::MemberSuspected { member, .. }) =
+            (&mut self.aligned, e)
+        {
+            if member == victim && at >= *t {
+                *first = Some(at);
+            }
+        }
         let Some(t0) = self.t0 else {
             return;
         };
@@ -454,6 +490,20 @@ pub fn run(s: &SwimScenario) -> Result<SwimReport, String> {
         .max()
         .unwrap_or(0);
     let maxf = |v: &[f64]| v.iter().copied().reduce(f64::max);
+    let (fp, fp_members, fp_events, false_suspicions) = (
+        c.fp,
+        c.fp_members.len() as u64,
+        c.fp_events,
+        c.false_suspicions,
+    );
+    drop(c);
+    let heap_per_pair_end = heap_per_pair(&sim);
+    // Phase 4: crashes at period boundaries.
+    let spared = if s.slow.is_some() { 2 } else { 1 };
+    let survivors: Vec<u64> = (spared..u64::from(s.nodes))
+        .filter(|p| !killed.contains(p))
+        .collect();
+    let aligned = aligned_phase(&mut sim, s, &collector, &mut rng, survivors)?;
     Ok(SwimReport {
         seed: s.seed,
         nodes: s.nodes,
@@ -465,16 +515,19 @@ pub fn run(s: &SwimScenario) -> Result<SwimReport, String> {
         killed: u32::try_from(kill).unwrap_or(u32::MAX),
         first_detection_periods: mean(&first_det),
         first_probe_periods: mean(&first_det).map(|m| m - 1.0),
+        aligned_kills: u32::try_from(aligned.len()).unwrap_or(u32::MAX),
+        aligned_first_detection_periods: mean(&aligned),
+        aligned_detections: aligned,
         first_down_secs: mean(&first_down),
         all_down_secs: mean(&all_down),
         all_down_secs_max: maxf(&all_down),
         down_spread_periods_max: maxf(&spread),
         undetected,
-        false_positives: c.fp,
-        false_positive_members: c.fp_members.len() as u64,
-        false_positive_events: c.fp_events,
-        false_positives_per_node_hour: c.fp as f64 / live / hours.max(1e-9),
-        false_suspicions: c.false_suspicions,
+        false_positives: fp,
+        false_positive_members: fp_members,
+        false_positive_events: fp_events,
+        false_positives_per_node_hour: fp as f64 / live / hours.max(1e-9),
+        false_suspicions,
         msgs_per_member_period: per(msgs),
         bytes_per_member_period: per(bytes),
         msgs_per_member_sec: per(msgs) / period,
@@ -483,13 +536,54 @@ pub fn run(s: &SwimScenario) -> Result<SwimReport, String> {
         cpu_us_per_member_period: cpu.map(|c| c * 1e6 / live / periods.max(1e-9)),
         max_table,
         heap_per_pair_after_join,
-        heap_per_pair_end: heap_per_pair(&sim),
+        heap_per_pair_end,
         virtual_secs: sim.now().as_secs_f64(),
         measured: meter_all.read(),
         trace_hash: format!("{:016x}", sim.trace_hash()),
         detection_curve,
         false_positive_curve,
     })
+}
+
+/// Phase 4: `s.aligned_kills` members of `candidates`, one at a time, each crashed exactly
+/// where every live member's protocol period ends (all put on one grid a period ahead,
+/// so no period is cut short); returns each crash's periods until its first suspicion.
+/// This is the SWIM paper's setting for its e/(e−1): periods aligned, the failure at a
+/// period's start, detection when some member's probe of it fails at a period's end.
+fn aligned_phase(
+    sim: &mut Sim<Node>,
+    s: &SwimScenario,
+    collector: &Rc<RefCell<Collector>>,
+    rng: &mut ChaCha8Rng,
+    mut candidates: Vec<u64>,
+) -> Result<Vec<f64>, String> {
+    let period = s.config.probe_interval;
+    let mut detections = Vec::new();
+    for _ in 0..s.aligned_kills {
+        // Keep a few members alive: detection needs someone to probe.
+        if candidates.len() <= 2 {
+            break;
+        }
+        let victim = candidates.swap_remove(rng.random_range(0..candidates.len()));
+        let at = sim.now() + period;
+        let live: Vec<u64> = sim.nodes().filter(|n| n.2).map(|n| *n.0).collect();
+        for p in &live {
+            sim.command(p, |m, now| m.align_period(now, now + period))
+                .map_err(|e| e.to_string())?;
+        }
+        sim.schedule_crash(at, &victim).map_err(|e| e.to_string())?;
+        collector.borrow_mut().aligned = Some((victim, at, None));
+        let found = |c: &Rc<RefCell<Collector>>| c.borrow().aligned.and_then(|a| a.2);
+        sim.run_until_condition(at + period * 64, period / 4, |_| found(collector).is_some())
+            .map_err(|e| e.to_string())?;
+        if let Some(t) = found(collector) {
+            detections.push((t - at).as_secs_f64() / period.as_secs_f64());
+        }
+        collector.borrow_mut().aligned = None;
+        sim.run_until(sim.now() + s.aligned_gap)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(detections)
 }
 
 fn loss_rate(link: &LinkConfig) -> f64 {

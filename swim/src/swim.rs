@@ -478,6 +478,19 @@ impl<A: Address, R: Rng> Swim<A, R> {
         &self.config
     }
 
+    /// Ends this member's current protocol period at `at` (now, if `at` is past), so that
+    /// an experiment can put every member's periods on one grid, as the SWIM paper's
+    /// analysis of first detection assumes. The protocol itself never needs it: each
+    /// period starts where the last ended, so a member in perfect local health stays on
+    /// the grid it is put on.
+    #[cfg(feature = "sim")]
+    pub fn align_period(&mut self, now: Instant, at: Instant) {
+        let now = self.clock.advance(now);
+        if self.started && !self.left {
+            self.ticks.set(Tick::Probe, at.max(now));
+        }
+    }
+
     // ---- internals shared by the other files -------------------------------------------
 
     pub(crate) fn ensure_started(&mut self, now: Instant) {
