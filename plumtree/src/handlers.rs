@@ -5,7 +5,7 @@ use std::time::Instant;
 use smallvec::SmallVec;
 
 use crate::event::{Event, Scope};
-use crate::message::{Direct, Payload, Graft, IHave, Message, MessageId};
+use crate::message::{Direct, Graft, IHave, Message, MessageId, Payload};
 use crate::node::{Missing, PeerId, Plumtree, Validator};
 
 impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
@@ -38,20 +38,21 @@ impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
                 .get(&g.id)
                 .is_some_and(|c| c.grafted.contains(&from))
             {
+                // We grafted it for this message but the tree delivered first: the tree
+                // is whole, so the graft is undone like any redundant link.
                 self.stats.graft_duplicates += 1;
-                return;
             }
             self.set_eager(&from, false);
             self.stats.prunes_sent += 1;
             self.send(from, Message::Prune);
             return;
         }
-        let grafted = match self.missing.swap_remove(&g.id) {
+        let (grafted, announcers) = match self.missing.swap_remove(&g.id) {
             Some(m) => {
                 self.missing_timers.cancel(m.timer);
-                m.grafted
+                (m.grafted, m.announcers)
             }
-            None => SmallVec::new(),
+            None => (SmallVec::new(), SmallVec::new()),
         };
         self.remember(now, g.id);
         if !self.validator.validate(&from, &g.id, &g.payload) {
@@ -63,8 +64,18 @@ impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
         }
         let round = g.round.max(1);
         self.deliver(g.payload.clone(), g.id, from.clone(), round, Scope::Swarm);
+        // The announcer with the lowest round: if it beats our copy's round by more than
+        // the threshold, the same optimisation as for a late announcement.
+        if let Some((announcer, r)) = announcers.iter().min_by_key(|(_, r)| *r) {
+            self.swap_if_shorter(&from, announcer, *r, round);
+        }
         let next = round.saturating_add(1);
-        self.eager_push(g.id, next, &g.payload, Some(&from));
+        // Announcers and grafted peers have the message: pushing it to them (eager after a
+        // swap or a graft) would only make them prune us.
+        let skip = |p: &P| {
+            *p == from || announcers.iter().any(|(a, _)| a == p) || grafted.iter().any(|a| a == p)
+        };
+        self.eager_push_filtered(g.id, next, &g.payload, skip);
         self.lazy_push(now, g.id, next, Some(&from));
         self.cache_insert(now, g.id, g.payload, round, Some(from), grafted);
     }
@@ -118,36 +129,48 @@ impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
     /// lower by more than the threshold than the one our copy came with. Graft `from`
     /// (eager) and prune the neighbour our copy came from (lazy): the tree gets shallower.
     fn optimize(&mut self, from: &P, e: &IHave) {
-        let threshold = self.config.optimization_threshold;
-        let Some(c) = self.cache.get_mut(&e.id) else {
+        let Some(c) = self.cache.get(&e.id) else {
             return;
         };
         let Some(parent) = c.from.clone() else {
             return;
         };
-        if parent == *from || e.round.saturating_add(threshold) >= c.round {
-            return;
+        if self.swap_if_shorter(&parent, from, e.round, c.round) {
+            // Ours is now the shorter path: do not swap again for the same message.
+            if let Some(c) = self.cache.get_mut(&e.id) {
+                c.from = Some(from.clone());
+                c.round = e.round;
+            }
         }
-        if !self.neighbors.get(&parent).is_some_and(|n| n.eager)
+    }
+
+    /// Swaps the eager link to `parent` (our copy came with `round`) for the lazy link to
+    /// `from` (announced `announced`) when `announced + threshold < round`: graft `from`,
+    /// prune `parent`. Returns whether it did.
+    fn swap_if_shorter(&mut self, parent: &P, from: &P, announced: u16, round: u16) -> bool {
+        let threshold = self.config.optimization_threshold;
+        if !self.config.prune
+            || parent == from
+            || announced.saturating_add(threshold) >= round
+            || !self.neighbors.get(parent).is_some_and(|n| n.eager)
             || self.neighbors.get(from).is_none_or(|n| n.eager)
         {
-            return;
+            return false;
         }
-        // Ours is now the shorter path: do not swap again for the same message.
-        c.from = Some(from.clone());
-        c.round = e.round;
+        let parent = parent.clone();
         self.stats.optimizations += 1;
         self.set_eager(from, true);
         self.send(
             from.clone(),
             Message::Graft(Graft {
                 id: None,
-                round: e.round,
+                round: announced,
             }),
         );
         self.set_eager(&parent, false);
         self.stats.prunes_sent += 1;
         self.send(parent, Message::Prune);
+        true
     }
 
     /// A GRAFT: the sender becomes eager; if it names a message we hold and the sender has
@@ -209,12 +232,22 @@ impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
         let Some(m) = self.missing.get_mut(&id) else {
             return;
         };
-        while !m.announcers.is_empty() {
+        // Announcers that left are forgotten; among the others, one that is already eager
+        // (we grafted it for another message) comes first: asking it adds no link, and
+        // every link a repair adds is a cycle that a later message has to prune again.
+        m.announcers.retain(|(p, _)| self.neighbors.contains_key(p));
+        if let Some(i) = m
+            .announcers
+            .iter()
+            .position(|(p, _)| self.neighbors.get(p).is_some_and(|n| n.eager))
+        {
+            m.announcers[..=i].rotate_right(1);
+        }
+        if !m.announcers.is_empty() {
             let (peer, round) = m.announcers.remove(0);
-            let Some(n) = self.neighbors.get_mut(&peer) else {
-                continue;
-            };
-            n.eager = true;
+            if let Some(n) = self.neighbors.get_mut(&peer) {
+                n.eager = true;
+            }
             m.grafted.push(peer.clone());
             m.timer = self
                 .missing_timers

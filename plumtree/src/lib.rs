@@ -131,7 +131,7 @@ pub use error::Error;
 pub use event::{Event, Received, Scope, Stats};
 #[cfg(feature = "hyparview")]
 pub use gossip::{Gossip, GossipConfig, GossipEvent, GossipMessage};
-pub use message::{Direct, Payload, Graft, IHave, Message, MessageId};
+pub use message::{Direct, Graft, IHave, Message, MessageId, Payload};
 pub use node::{AcceptAll, PeerId, Plumtree, Validator};
 
 #[doc(no_inline)]

@@ -168,7 +168,10 @@ mod tests {
         want.extend([1; 16]);
         want.extend([0xAC, 0x02, 2, b'h', b'i']);
         assert_eq!(encode(&g).unwrap(), want);
-        let ih = Message::IHave(vec![IHave { id: id(2), round: 1 }]);
+        let ih = Message::IHave(vec![IHave {
+            id: id(2),
+            round: 1,
+        }]);
         let mut want = vec![3, 1, 1, 1];
         want.extend([2; 16]);
         want.push(1);
@@ -228,7 +231,10 @@ mod tests {
     #[test]
     fn bad_bytes_are_typed_errors() {
         assert_eq!(decode::<Message>(&[3, 1, 9]), Err(DecodeError::Malformed));
-        assert_eq!(decode::<Message>(&[3, 1, 1, 5]), Err(DecodeError::Malformed));
+        assert_eq!(
+            decode::<Message>(&[3, 1, 1, 5]),
+            Err(DecodeError::Malformed)
+        );
         assert!(decode::<Message>(&[2, 1, 3]).is_err());
         assert_eq!(decode::<Message>(&[3, 1, 3]), Ok(Message::Prune));
     }

@@ -280,7 +280,8 @@ impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
         if !announce.is_empty() {
             self.ihave_queue.insert(peer.clone(), announce);
             if !self.timers.is_armed(Timer::Flush) {
-                self.timers.set(Timer::Flush, now + self.config.ihave_interval);
+                self.timers
+                    .set(Timer::Flush, now + self.config.ihave_interval);
             }
         }
         self.neighbors.insert(
@@ -319,12 +320,18 @@ impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
 
     /// Eager peers (payloads are pushed to them), in the order they came up.
     pub fn eager_peers(&self) -> impl Iterator<Item = &P> {
-        self.neighbors.iter().filter(|(_, n)| n.eager).map(|(p, _)| p)
+        self.neighbors
+            .iter()
+            .filter(|(_, n)| n.eager)
+            .map(|(p, _)| p)
     }
 
     /// Lazy peers (announcements only), in the order they came up.
     pub fn lazy_peers(&self) -> impl Iterator<Item = &P> {
-        self.neighbors.iter().filter(|(_, n)| !n.eager).map(|(p, _)| p)
+        self.neighbors
+            .iter()
+            .filter(|(_, n)| !n.eager)
+            .map(|(p, _)| p)
     }
 
     /// Whether `id` was received (or sent) here and is still remembered.
@@ -361,11 +368,28 @@ impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
     }
 
     /// Sends the payload to every eager peer but `except`.
-    pub(crate) fn eager_push(&mut self, id: MessageId, round: u16, payload: &Bytes, except: Option<&P>) {
+    pub(crate) fn eager_push(
+        &mut self,
+        id: MessageId,
+        round: u16,
+        payload: &Bytes,
+        except: Option<&P>,
+    ) {
+        self.eager_push_filtered(id, round, payload, |p| Some(p) == except);
+    }
+
+    /// Sends the payload to every eager peer for which `skip` is false.
+    pub(crate) fn eager_push_filtered(
+        &mut self,
+        id: MessageId,
+        round: u16,
+        payload: &Bytes,
+        skip: impl Fn(&P) -> bool,
+    ) {
         let targets: SmallVec<[P; 8]> = self
             .neighbors
             .iter()
-            .filter(|(p, n)| (n.eager || !self.config.prune) && Some(*p) != except)
+            .filter(|(p, n)| (n.eager || !self.config.prune) && !skip(p))
             .map(|(p, _)| p.clone())
             .collect();
         for to in targets {
@@ -381,7 +405,13 @@ impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
     }
 
     /// Queues an announcement for every lazy peer but `except`.
-    pub(crate) fn lazy_push(&mut self, now: Instant, id: MessageId, round: u16, except: Option<&P>) {
+    pub(crate) fn lazy_push(
+        &mut self,
+        now: Instant,
+        id: MessageId,
+        round: u16,
+        except: Option<&P>,
+    ) {
         if !self.config.prune {
             return;
         }
@@ -404,7 +434,8 @@ impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
         }
         q.push(e);
         if !self.timers.is_armed(Timer::Flush) {
-            self.timers.set(Timer::Flush, now + self.config.ihave_interval);
+            self.timers
+                .set(Timer::Flush, now + self.config.ihave_interval);
         }
     }
 
@@ -418,10 +449,11 @@ impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
                 continue;
             };
             let credit = u32::try_from(entries.len()).unwrap_or(u32::MAX);
-            n.graft_credit = n
-                .graft_credit
-                .saturating_add(credit)
-                .min(self.config.max_graft_credit.max(self.config.initial_graft_credit));
+            n.graft_credit = n.graft_credit.saturating_add(credit).min(
+                self.config
+                    .max_graft_credit
+                    .max(self.config.initial_graft_credit),
+            );
             let mut batch: Vec<IHave> = Vec::new();
             let mut batch_len = 0;
             for e in entries {
@@ -522,7 +554,14 @@ impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
     }
 
     /// Delivers a payload to the application.
-    pub(crate) fn deliver(&mut self, payload: Bytes, id: MessageId, from: P, round: u16, scope: Scope) {
+    pub(crate) fn deliver(
+        &mut self,
+        payload: Bytes,
+        id: MessageId,
+        from: P,
+        round: u16,
+        scope: Scope,
+    ) {
         self.stats.delivered += 1;
         self.emit(Event::Received(Received {
             payload,
@@ -570,7 +609,10 @@ impl<P: PeerId, V: Validator<P>> Machine for Plumtree<P, V> {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        match (self.timers.next_deadline(), self.missing_timers.next_deadline()) {
+        match (
+            self.timers.next_deadline(),
+            self.missing_timers.next_deadline(),
+        ) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
