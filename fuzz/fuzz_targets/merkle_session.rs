@@ -59,7 +59,7 @@ enum Body {
         level: u8,
         diff: Vec<u8>,
         start: u64,
-        hash: [u8; 8],
+        hash: Option<[u8; 8]>,
         symbols: Vec<u8>,
     },
     More(u64),

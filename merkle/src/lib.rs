@@ -16,7 +16,10 @@
 //!   to send and to fetch. Sessions are bounded, fragmented, retransmitted and restarted.
 //! * **Rateless set reconciliation** ([`riblt`]): Yang, Gilad, Alizadeh, "Practical
 //!   Rateless Set Reconciliation", SIGCOMM 2024. Coded symbols streamed until the receiver
-//!   decodes, about 1.35 symbols per item of the difference whatever the set size.
+//!   decodes, about 1.35 symbols per differing key whatever the set size. Symbols are
+//!   keyed by the key alone and sum in GF(2^64) ([`gf`]), so a key held in two versions
+//!   is one difference, and a symbol is 17 bytes (two 8-byte sums, an 8-bit checksum);
+//!   the side that decoded names the other's items by rank ([`ranks`]).
 //! * **The planner** ([`planner`]): tree descent, RIBLT over the whole set or RIBLT over
 //!   the differing subtrees, chosen from the estimate each level comparison gives, so that
 //!   few differences in a huge dataset cost bytes proportional to the differences.

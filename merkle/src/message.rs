@@ -129,11 +129,11 @@ pub enum Step {
         start: u64,
         /// The low 8 bytes of the XOR of the sender's item hashes under those nodes (its
         /// tree's node hashes combined): the receiver checks its decoded difference
-        /// against it. Meaningful in the first batch; zero after.
-        hash: [u8; 8],
+        /// against it. In the first batch only.
+        hash: Option<[u8; 8]>,
         /// The symbols `start..`, back to back
-        /// ([`encode_symbols`](crate::riblt::encode_symbols)): 20 bytes each below
-        /// index [`WIDE_CELLS`](crate::riblt::WIDE_CELLS), 18 after.
+        /// ([`encode_symbols`](crate::riblt::encode_symbols)): 18 bytes each below
+        /// index [`WIDE_CELLS`](crate::riblt::WIDE_CELLS), 17 after.
         symbols: Bytes,
     },
     /// The decoder wants symbols up to (excluding) `upto`.
@@ -293,7 +293,7 @@ mod tests {
         let s = Step::More { upto: 5 };
         assert_eq!(postcard::to_allocvec(&s).unwrap(), [4, 5]);
         // A first batch of two symbols: variant, level, empty bitmap, start, hash, then
-        // a length-prefixed string of 2 × 20 bytes (wide checksums below index 64).
+        // a length-prefixed string of 2 × 18 bytes (16-bit checksums below index 64).
         let sym = crate::riblt::Symbol {
             sum: 1,
             weighted: 2,
@@ -303,19 +303,19 @@ mod tests {
             level: 1,
             diff: Bytes::new(),
             start: 0,
-            hash: [9; 8],
+            hash: Some([9; 8]),
             symbols: crate::riblt::encode_symbols(0, &[sym, sym]).into(),
         };
         let b = postcard::to_allocvec(&batch).unwrap();
-        assert_eq!(b[..12], [3, 1, 0, 0, 9, 9, 9, 9, 9, 9, 9, 9]);
-        assert_eq!(b[12], 40);
+        assert_eq!(b[..13], [3, 1, 0, 0, 1, 9, 9, 9, 9, 9, 9, 9, 9]);
+        assert_eq!(b[13], 36);
         assert_eq!(
-            b[13..33],
-            [1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0]
+            b[14..32],
+            [1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3, 0]
         );
-        assert_eq!(b.len(), 53);
-        // Past index 64 a symbol is 18 bytes: sums and a 16-bit checksum.
-        assert_eq!(crate::riblt::encode_symbols(64, &[sym]).len(), 18);
+        assert_eq!(b.len(), 50);
+        // Past index 64 a symbol is 17 bytes: sums and an 8-bit checksum.
+        assert_eq!(crate::riblt::encode_symbols(64, &[sym]).len(), 17);
         // `Done` naming ranks 1 and 2 of the receiver's items as gone, nothing else.
         let done = Step::Done {
             gone: crate::ranks::Ranks::encode(&[1, 2]),

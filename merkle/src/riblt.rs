@@ -13,8 +13,8 @@
 //!   value is zero in the field),
 //! * `weighted = ⊕ k·v` (the key times the masked digest, a product in GF(2^64),
 //!   [`crate::gf`]),
-//! * `check = ⊕ h(k, v)`, a 32-bit checksum of which symbols `0..WIDE_CELLS` carry all
-//!   32 bits and later ones the low 16 ([`check_mask`]).
+//! * `check = ⊕ h(k, v)`, a checksum of which symbols `0..WIDE_CELLS` carry 16 bits and
+//!   later ones 8 ([`check_mask`]): 18 bytes a symbol, then 17.
 //!
 //! The receiver adds its own set's symbols, which cancels every common item and leaves the
 //! symmetric difference. A symbol left with one differing key `k` has
@@ -30,17 +30,20 @@
 //! every key maps to) is empty. About 1.35 symbols per differing key suffice on average at
 //! large differences.
 //!
-//! A false peel (garbage that passes a 16-bit checksum and the index test) is rare:
-//! about `4·d·Σ_{i≥64} 1/(i+2)^2 · 2^-16 ≈ 10^-6 · d` per decode, the wide checksums of
-//! the first symbols (the densest ones, examined most often) making their share
-//! negligible. The session verifies every decoded difference against the sender's set
-//! hash (the tree's XOR of item hashes), so a false peel costs a retry, never a wrong
-//! result.
+//! A false peel (the garbage of a mixed symbol passing the checksum and the index test)
+//! happens about `4·d·Σ_{i≥64} 1/(i+2)^2 · 2^-8 ≈ 2.4·10^-4 · d` times per decode: later
+//! symbols carry 8 checksum bits, the densest first 64 (examined most often) 16, which
+//! adds `4·d·Σ_{i<64} 1/(i+2)^2 · 2^-16 ≈ 4·10^-5 · d`. It heals:
+//! the garbage's contribution was XORed into its symbols, so once the true keys of the
+//! mixed symbol peel elsewhere, some symbol (symbol 0 at the latest, when all else is
+//! peeled) holds exactly the garbage again; the decoder then undoes the peel and bans the
+//! key. The session also checks every decoded difference against the sender's set hash
+//! (the tree's XOR of item hashes), so a false peel that escapes costs a retry, never a
+//! wrong result.
 //!
 //! Symbols are produced in batches: each batch walks every item's index sequence up to the
 //! batch's end, `O(items + hits)`, with no heap. A decoder that cannot peel never loops:
-//! every peel removes one key, a key is peeled at most once, and the number of peeled keys
-//! is bounded.
+//! a key is peeled at most once and unpeeled at most once, and both counts are bounded.
 
 use hashbrown::{HashMap, HashSet};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
@@ -56,20 +59,20 @@ const MAP_SEED: u64 = 0x7269_626c_745f_6d70;
 /// Seed of the digest mask.
 const DIGEST_SEED: u64 = 0x7269_626c_745f_6467;
 
-/// Symbols `0..WIDE_CELLS` carry 32-bit checksums, later ones 16-bit: the first symbols
+/// Symbols `0..WIDE_CELLS` carry 16-bit checksums, later ones 8-bit: the first symbols
 /// hold the most items and are examined most often while peeling.
 pub const WIDE_CELLS: u64 = 64;
 
 /// The checksum bits symbol `index` carries.
 #[must_use]
 pub fn check_mask(index: u64) -> u32 {
-    if index < WIDE_CELLS { u32::MAX } else { 0xFFFF }
+    if index < WIDE_CELLS { 0xFFFF } else { 0xFF }
 }
 
 /// Bytes of symbol `index` on the wire: two 8-byte sums and its checksum.
 #[must_use]
 pub fn symbol_bytes(index: u64) -> usize {
-    if index < WIDE_CELLS { 20 } else { 18 }
+    if index < WIDE_CELLS { 18 } else { 17 }
 }
 
 /// The 32-bit checksum of an item under `salt`.
@@ -123,7 +126,7 @@ impl Symbol {
         *self == Self::default()
     }
 
-    /// Appends the wire form of symbol `index` (little-endian sums, then 4 or 2 checksum
+    /// Appends the wire form of symbol `index` (little-endian sums, then 2 or 1 checksum
     /// bytes).
     pub fn write(&self, index: u64, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.sum.to_le_bytes());
@@ -136,7 +139,7 @@ impl Symbol {
 /// The symbols `start..` encoded back to back.
 #[must_use]
 pub fn encode_symbols(start: u64, symbols: &[Symbol]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(symbols.len() * 18 + 64);
+    let mut out = Vec::with_capacity(symbols.len() * 17 + 64);
     for (i, s) in (start..).zip(symbols) {
         s.write(i, &mut out);
     }
@@ -316,6 +319,29 @@ pub enum DecodeLimit {
     TooManyItems,
 }
 
+/// A key peeled from the symbols: its contribution (its walk kept going over new
+/// symbols) and its versions on the sender's and our side.
+#[derive(Debug, Clone, Copy)]
+struct Peeled {
+    key: u64,
+    /// The symbol it was peeled from.
+    origin: usize,
+    src: Source,
+    theirs: Option<u64>,
+    ours: Option<u64>,
+}
+
+/// What an examined symbol allows.
+enum Found {
+    /// It holds one differing key alone: peel it.
+    Peel(Peeled),
+    /// It holds exactly a key peeled earlier (`peeled[i]`): that peel was false (the
+    /// garbage of a mixed symbol that passed the checksum); undo it. Not trusted at the
+    /// origin of another peel: there a false peel of `g = t1 ⊕ t2` leaves the symbol
+    /// looking exactly like `t1` once `t1` is peeled, though `t1` is true.
+    Unpeel(usize),
+}
+
 /// The receiver's side: adds its own set and peels the difference.
 #[derive(Debug, Clone)]
 pub struct Decoder {
@@ -323,12 +349,18 @@ pub struct Decoder {
     local: Encoder,
     lookup: HashMap<u64, u64>,
     symbols: Vec<Symbol>,
-    /// Peeled keys' contributions, their walks kept going.
-    peeled: Vec<Source>,
-    peeled_keys: HashSet<u64>,
-    remote_only: Vec<Item>,
-    local_only: Vec<Item>,
+    /// Per symbol: peeled keys taken out of it (a symbol empty with none held no
+    /// differing key at all, which the estimate of the difference counts).
+    taken: Vec<u32>,
+    peeled: Vec<Peeled>,
+    /// Key → place in `peeled`.
+    index: HashMap<u64, usize>,
+    /// Keys whose peel was undone: never peeled again.
+    banned: HashSet<u64>,
+    /// Symbol → how many peeled keys were peeled from it.
+    origins: HashMap<usize, u32>,
     max_keys: usize,
+    operations: usize,
     stack: Vec<usize>,
 }
 
@@ -342,11 +374,13 @@ impl Decoder {
             local: Encoder::new(items, salt),
             lookup: items.iter().map(|i| (i.key, i.digest)).collect(),
             symbols: Vec::new(),
+            taken: Vec::new(),
             peeled: Vec::new(),
-            peeled_keys: HashSet::new(),
-            remote_only: Vec::new(),
-            local_only: Vec::new(),
+            index: HashMap::new(),
+            banned: HashSet::new(),
+            origins: HashMap::new(),
             max_keys,
+            operations: 0,
             stack: Vec::new(),
         }
     }
@@ -369,17 +403,30 @@ impl Decoder {
         self.symbols.first().is_some_and(Symbol::is_empty)
     }
 
-    /// Items the sender has and we do not (a key held in two versions gives the sender's
-    /// version here and ours in [`local_only`](Decoder::local_only)).
+    /// False peels undone so far (each a mixed symbol whose garbage passed the checksum,
+    /// found when a symbol later held exactly that garbage).
     #[must_use]
-    pub fn remote_only(&self) -> &[Item] {
-        &self.remote_only
+    pub fn unpeeled(&self) -> usize {
+        self.banned.len()
     }
 
-    /// Items we have and the sender does not.
+    /// Items the sender has and we do not (a key held in two versions gives the sender's
+    /// version here and ours in [`local_only`](Decoder::local_only)), in peeling order.
     #[must_use]
-    pub fn local_only(&self) -> &[Item] {
-        &self.local_only
+    pub fn remote_only(&self) -> Vec<Item> {
+        self.peeled
+            .iter()
+            .filter_map(|p| p.theirs.map(|digest| Item { key: p.key, digest }))
+            .collect()
+    }
+
+    /// Items we have and the sender does not, in peeling order.
+    #[must_use]
+    pub fn local_only(&self) -> Vec<Item> {
+        self.peeled
+            .iter()
+            .filter_map(|p| p.ours.map(|digest| Item { key: p.key, digest }))
+            .collect()
     }
 
     /// The local items the decoder was built on, in the order given.
@@ -397,11 +444,18 @@ impl Decoder {
         // One pass over the local set per batch: the cost is O(local items + hits).
         let base = self.symbols.len();
         self.symbols.extend_from_slice(remote);
+        self.taken.resize(self.symbols.len(), 0);
         let new = &mut self.symbols[base..];
         self.local.fill(new);
-        for src in &mut self.peeled {
+        let end = self.symbols.len() as u64;
+        for p in &mut self.peeled {
             // Take the peeled keys out of the new symbols too.
-            src.fill(base as u64, new);
+            while p.src.map.next < end {
+                let i = p.src.map.next;
+                self.symbols[i as usize].apply(&p.src.c, check_mask(i));
+                self.taken[i as usize] += 1;
+                p.src.map.advance();
+            }
         }
         self.stack.extend(base..self.symbols.len());
         self.peel()
@@ -422,13 +476,16 @@ impl Decoder {
         Ok(remote.len())
     }
 
-    /// Estimated differing keys (peeled and left), from how many of the later symbols are
-    /// empty: symbol `i ≥ 1` holds each key left with probability `2/(i + 2)`, so with `r`
-    /// keys left it is empty with probability `exp(−2r/(i + 2))`; `r` is solved for by
-    /// bisection over at most 4,096 of the symbols `m/4..m`. `None` while none is empty
-    /// (the difference may be far larger than the symbols so far).
+    /// Estimated differing keys, from how many of the later symbols held none: symbol
+    /// `i ≥ 1` holds each differing key with probability `2/(i + 2)`, so with `d` keys it
+    /// is empty with probability `exp(−2d/(i + 2))`; `d` is solved for by bisection over
+    /// at most 4,096 of the symbols `m/4..m`. (Counting symbols empty now, after peeling,
+    /// would underestimate: the keys left are the ones stuck in crowded symbols.) While
+    /// none held none the difference may be far larger than the symbols so far: then the
+    /// result is a lower bound (the `d` at which one such symbol would be expected). Also
+    /// returns how many symbols held none (0: a lower bound; the more, the surer).
     #[must_use]
-    pub fn estimate_keys(&self) -> Option<f64> {
+    pub fn estimate_keys(&self) -> Option<(f64, usize)> {
         let m = self.symbols.len();
         let lo = (m / 4).max(1);
         if lo >= m {
@@ -437,43 +494,57 @@ impl Decoder {
         let step = (m - lo).div_ceil(4096);
         let cells: Vec<(f64, bool)> = (lo..m)
             .step_by(step)
-            .map(|i| (2.0 / (i as f64 + 2.0), self.symbols[i].is_empty()))
+            .map(|i| {
+                let none = self.symbols[i].is_empty() && self.taken[i] == 0;
+                (2.0 / (i as f64 + 2.0), none)
+            })
             .collect();
-        let empty = cells.iter().filter(|c| c.1).count() as f64;
-        let peeled = self.peeled.len() as f64;
-        if empty == 0.0 {
-            return None;
+        let count = cells.iter().filter(|c| c.1).count();
+        if count >= cells.len() {
+            return Some((0.0, count));
         }
-        if empty >= cells.len() as f64 {
-            return Some(peeled);
-        }
-        let expected_empty = |r: f64| cells.iter().map(|c| (-r * c.0).exp()).sum::<f64>();
+        let target = (count as f64).max(1.0);
+        let expected_empty = |d: f64| cells.iter().map(|c| (-d * c.0).exp()).sum::<f64>();
         let (mut a, mut b) = (0.0f64, 1.0f64);
-        while expected_empty(b) > empty && b < 1e12 {
+        while expected_empty(b) > target && b < 1e12 {
             a = b;
             b *= 2.0;
         }
         for _ in 0..40 {
             let mid = 0.5 * (a + b);
-            if expected_empty(mid) > empty {
+            if expected_empty(mid) > target {
                 a = mid;
             } else {
                 b = mid;
             }
         }
-        Some(peeled + 0.5 * (a + b))
+        let d = 0.5 * (a + b);
+        Some((d.max(self.peeled.len() as f64), count))
     }
 
-    /// The differing key symbol `idx` holds alone, if it does: its contribution and the
-    /// sender's and our versions.
-    fn candidate(&self, idx: usize) -> Option<(u64, Contribution, Option<u64>, Option<u64>)> {
+    /// What symbol `idx` holds, if it is one differing key alone (or exactly a key peeled
+    /// earlier).
+    fn examine(&self, idx: usize) -> Option<Found> {
         let s = self.symbols[idx];
         let key = gf::mul(s.weighted, gf::inv(s.sum)?);
-        if self.peeled_keys.contains(&key) {
-            return None;
-        }
         let mask = check_mask(idx as u64);
         let salt = self.salt;
+        let maps_here = || Mapping::new(map_seed(key, salt)).includes(idx as u64);
+        if let Some(&i) = self.index.get(&key) {
+            let p = &self.peeled[i];
+            let c = p.src.c;
+            let same = c.sum == s.sum && c.weighted == s.weighted && c.check & mask == s.check;
+            let others = self
+                .origins
+                .get(&idx)
+                .copied()
+                .unwrap_or(0)
+                .saturating_sub(u32::from(p.origin == idx));
+            return (same && others == 0 && maps_here()).then_some(Found::Unpeel(i));
+        }
+        if self.banned.contains(&key) {
+            return None;
+        }
         let field = digest_mask(salt);
         let (check, theirs, ours) = match self.lookup.get(&key) {
             Some(&v) if v ^ field == s.sum => {
@@ -491,7 +562,7 @@ impl Decoder {
                 (checksum(Item { key, digest: v }, salt), Some(v), None)
             }
         };
-        if check & mask != s.check || !Mapping::new(map_seed(key, salt)).includes(idx as u64) {
+        if check & mask != s.check || !maps_here() {
             return None;
         }
         let c = Contribution {
@@ -499,7 +570,35 @@ impl Decoder {
             weighted: s.weighted,
             check,
         };
-        Some((key, c, theirs, ours))
+        Some(Found::Peel(Peeled {
+            key,
+            origin: idx,
+            src: Source::new(key, c, salt),
+            theirs,
+            ours,
+        }))
+    }
+
+    /// XORs `src`'s contribution into every received symbol it maps to (taking it out if
+    /// `out`, or putting it back), queueing the symbols left non-empty; returns the walk past them.
+    fn toggle(&mut self, mut src: Source, out: bool) -> Source {
+        let len = self.symbols.len() as u64;
+        while src.map.next < len {
+            let i = src.map.next;
+            let taken = &mut self.taken[i as usize];
+            *taken = if out {
+                *taken + 1
+            } else {
+                taken.saturating_sub(1)
+            };
+            let sym = &mut self.symbols[i as usize];
+            sym.apply(&src.c, check_mask(i));
+            if sym.sum != 0 {
+                self.stack.push(i as usize);
+            }
+            src.map.advance();
+        }
+        src
     }
 
     fn peel(&mut self) -> Result<(), DecodeLimit> {
@@ -507,30 +606,40 @@ impl Decoder {
             if self.symbols[idx].sum == 0 {
                 continue;
             }
-            let Some((key, c, theirs, ours)) = self.candidate(idx) else {
+            let Some(found) = self.examine(idx) else {
                 continue;
             };
-            if self.peeled.len() >= self.max_keys {
+            // Each key is peeled at most once and unpeeled at most once (then banned), so
+            // this bounds the work a hostile stream can cause.
+            self.operations += 1;
+            if self.operations > self.max_keys.saturating_mul(4).saturating_add(64) {
                 return Err(DecodeLimit::TooManyItems);
             }
-            let mut src = Source::new(key, c, self.salt);
-            let len = self.symbols.len() as u64;
-            while src.map.next < len {
-                let i = src.map.next;
-                self.symbols[i as usize].apply(&src.c, check_mask(i));
-                if self.symbols[i as usize].sum != 0 {
-                    self.stack.push(i as usize);
+            match found {
+                Found::Peel(mut p) => {
+                    if self.peeled.len() >= self.max_keys {
+                        return Err(DecodeLimit::TooManyItems);
+                    }
+                    p.src = self.toggle(p.src, true);
+                    *self.origins.entry(p.origin).or_insert(0) += 1;
+                    self.index.insert(p.key, self.peeled.len());
+                    self.peeled.push(p);
                 }
-                src.map.advance();
+                Found::Unpeel(i) => {
+                    let p = self.peeled.swap_remove(i);
+                    self.index.remove(&p.key);
+                    if let Some(moved) = self.peeled.get(i) {
+                        self.index.insert(moved.key, i);
+                    }
+                    self.banned.insert(p.key);
+                    if let Some(n) = self.origins.get_mut(&p.origin) {
+                        *n -= 1;
+                    }
+                    // Put the garbage back wherever the false peel took it out.
+                    let fresh = Source::new(p.key, p.src.c, self.salt);
+                    self.toggle(fresh, false);
+                }
             }
-            if let Some(digest) = theirs {
-                self.remote_only.push(Item { key, digest });
-            }
-            if let Some(digest) = ours {
-                self.local_only.push(Item { key, digest });
-            }
-            self.peeled_keys.insert(key);
-            self.peeled.push(src);
         }
         Ok(())
     }

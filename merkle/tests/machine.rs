@@ -366,7 +366,7 @@ fn hostile_steps_abort_the_session_and_are_counted() {
             level: 1,
             diff: Bytes::from_static(&[0, 0]),
             start: 5,
-            hash: [0; 8],
+            hash: None,
             symbols: Bytes::new(),
         },
     ];
