@@ -125,6 +125,8 @@ struct Tally {
     payloads: hashbrown::HashMap<MessageId, u64>,
     /// Deliveries per id: node, virtual time, round.
     deliveries: hashbrown::HashMap<MessageId, Vec<(u64, Duration, u16)>>,
+    /// When a node reported a neighbour up (each new link twice, once per end).
+    ups: Vec<Duration>,
 }
 
 /// Builds the network: node 0 first, then node `i` at `i · join_gap` joining through a
@@ -192,15 +194,18 @@ fn instrument(sim: &mut Sim<Node>) -> Rc<RefCell<Tally>> {
         true
     })));
     let t = Rc::clone(&tally);
-    sim.set_event_hook(Some(Box::new(move |at, node, e: &GossipEvent<u64>| {
-        if let GossipEvent::Received(r) = e {
-            t.borrow_mut()
+    sim.set_event_hook(Some(Box::new(
+        move |at, node, e: &GossipEvent<u64>| match e {
+            GossipEvent::Received(r) => t
+                .borrow_mut()
                 .deliveries
                 .entry(r.id)
                 .or_default()
-                .push((*node, at, r.round));
-        }
-    })));
+                .push((*node, at, r.round)),
+            GossipEvent::NeighborUp(_) => t.borrow_mut().ups.push(at),
+            _ => {}
+        },
+    )));
     tally
 }
 
@@ -231,6 +236,10 @@ pub struct BroadcastReport {
     pub latency_mean_ms: f64,
     /// Latency of the last delivery, ms.
     pub latency_max_ms: f64,
+    /// Overlay links that came up between the previous broadcast and 2 s after this one
+    /// (a new link starts eager: it closes a cycle that the next message prunes, so a
+    /// stable tree's RMR is 0 only over broadcasts with none).
+    pub links_up: u32,
 }
 
 /// One run (a workload on one overlay), aggregated.
@@ -340,7 +349,15 @@ fn measure(
     let start = sent.first().map_or(Duration::ZERO, |x| x.at);
     let mut per = Vec::with_capacity(sent.len());
     let (mut lat_sum, mut lat_n, mut lat_max) = (0.0, 0u64, 0.0f64);
+    let mut prev = Duration::ZERO;
     for x in sent {
+        let window = (prev, x.at + Duration::from_secs(2));
+        prev = x.at;
+        let ups = tally
+            .ups
+            .iter()
+            .filter(|&&t| t > window.0 && t <= window.1)
+            .count();
         let empty = Vec::new();
         let d = tally.deliveries.get(&x.id).unwrap_or(&empty);
         let mut seen: hashbrown::HashSet<u64> = hashbrown::HashSet::new();
@@ -385,6 +402,7 @@ fn measure(
                 sum / seen.len() as f64
             },
             latency_max_ms: max,
+            links_up: u32::try_from(ups / 2).unwrap_or(u32::MAX),
         });
     }
     let mean = |v: &mut dyn Iterator<Item = f64>| {
