@@ -10,8 +10,9 @@
 //! stores only the member, the update's kind and its incarnation, under one `u64` order
 //! key; the wire update is rebuilt when a packet is filled, its metadata read from the
 //! member table (which holds the metadata of the member's current incarnation: a newer
-//! Alive replaces the queued one). The member's entry holds its item's key, so
-//! invalidation needs no index. The suspecter of a queued Suspect or Dead sits in a side
+//! Alive replaces the queued one). Each item keeps its encoded size, so packing rebuilds
+//! only what it sends. The member's entry holds its item's id, which transmits do not
+//! change, so invalidation needs no index and a transmit no table lookup. The suspecter of a queued Suspect or Dead sits in a side
 //! map, our own update is rebuilt from our state, and user broadcasts (rare, with
 //! payloads) are kept whole in side maps.
 
@@ -25,7 +26,7 @@ use smallvec::SmallVec;
 
 use crate::Address;
 use crate::event::{Bound, Event};
-use crate::message::{State, Update};
+use crate::message::Update;
 use crate::swim::Swim;
 
 /// Low bits of an order key: the item's id, reversed so that the newest sorts first.
@@ -34,14 +35,17 @@ const ID_MASK: u64 = (1 << ID_BITS) - 1;
 /// Largest transmit count an order key holds.
 const MAX_TRANSMITS: u32 = (1 << (64 - ID_BITS)) - 1;
 
-/// The order key: fewest transmits first, then newest first. Never 0 (0 means "not
-/// queued" in a member's entry): ids stay below `ID_MASK`.
+/// The order key: fewest transmits first, then newest first.
 fn key(transmits: u32, id: u64) -> u64 {
     (u64::from(transmits.min(MAX_TRANSMITS)) << ID_BITS) | (ID_MASK - id)
 }
 
 fn transmits_of(key: u64) -> u32 {
     u32::try_from(key >> ID_BITS).unwrap_or(MAX_TRANSMITS)
+}
+
+fn id_of(key: u64) -> u64 {
+    ID_MASK - (key & ID_MASK)
 }
 
 /// What makes two user broadcasts the same subject.
@@ -51,26 +55,51 @@ enum UserKey<A> {
     Unkeyed(A, u32),
 }
 
-/// One queued item, as small as the update allows.
+/// The kind of a queued update about a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Alive without metadata (rebuilt without touching the table).
+    Alive,
+    /// Alive with the table's metadata.
+    AliveMeta,
+    /// Suspect; the suspecter is in `blame`.
+    Suspect,
+    /// Dead; the declarer is in `blame`.
+    Dead,
+    /// Left.
+    Left,
+}
+
+/// One queued item, as small as the update allows; `size` is its encoded size, known
+/// when it was queued, so packing rebuilds only what it sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Entry<A> {
-    /// An update about a member of the table: Alive (metadata from the table), Suspect or
-    /// Dead (suspecter in `blame`) or Left, at `incarnation`.
+    /// An update about a member of the table.
     Member {
         member: A,
-        state: State,
         incarnation: u32,
+        size: u16,
+        kind: Kind,
     },
     /// Our own Alive, or Left once we left (rebuilt from our state).
-    Me,
-    /// A user broadcast in `users`.
-    User(u32),
+    Me { size: u16 },
+    /// A user broadcast in `users`, under the item's id.
+    User { size: u16 },
+}
+
+impl<A> Entry<A> {
+    fn size(&self) -> usize {
+        match self {
+            Entry::Member { size, .. } | Entry::Me { size } | Entry::User { size } => {
+                usize::from(*size)
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 struct UserItem<A> {
     update: Update<A>,
-    key: u64,
     subject: UserKey<A>,
 }
 
@@ -80,12 +109,15 @@ pub(crate) struct TransmitQueue<A: Address> {
     order: BTreeMap<u64, Entry<A>>,
     /// Who suspected or declared dead a member whose Suspect or Dead is queued.
     blame: HashMap<A, A>,
-    /// Our own update's key (0: none queued).
+    /// Our own update's id + 1 (0: none queued).
     me: u64,
-    users: HashMap<u32, UserItem<A>>,
-    user_index: HashMap<UserKey<A>, u32>,
-    next_user: u32,
+    /// User broadcasts by item id.
+    users: HashMap<u64, UserItem<A>>,
+    user_index: HashMap<UserKey<A>, u64>,
     next_id: u64,
+    /// The most transmits any key was given: an item's key is found from its id by
+    /// trying each count up to this.
+    max_transmits: u32,
     capacity: usize,
     /// Dropped at the bound.
     pub(crate) dropped: u64,
@@ -101,8 +133,8 @@ impl<A: Address> TransmitQueue<A> {
             me: 0,
             users: HashMap::new(),
             user_index: HashMap::new(),
-            next_user: 0,
             next_id: 0,
+            max_transmits: 0,
             capacity,
             dropped: 0,
             invalidated: 0,
@@ -117,10 +149,12 @@ impl<A: Address> TransmitQueue<A> {
         self.order.is_empty()
     }
 
-    fn fresh_key(&mut self) -> u64 {
-        let id = self.next_id.min(ID_MASK - 1);
-        self.next_id += 1;
-        key(0, id)
+    /// The current key of the item with id `id`, if it is queued. Only invalidation and
+    /// removal need it (rare), so the owners keep the id, which transmits do not change.
+    fn find_key(&self, id: u64) -> Option<u64> {
+        (0..=self.max_transmits)
+            .map(|t| key(t, id))
+            .find(|k| self.order.contains_key(k))
     }
 
     /// Heap bytes held (capacity arithmetic; B-tree nodes estimated at two thirds full).
@@ -139,6 +173,8 @@ impl<A: Address, R: Rng> Swim<A, R> {
     /// An update about another member must describe its entry in the table, which the
     /// membership rules always change first.
     pub(crate) fn enqueue(&mut self, update: Update<A>) {
+        let size = u16::try_from(codec::body_len(&update)).unwrap_or(u16::MAX);
+        let id = self.queue.next_id.min(ID_MASK - 1);
         let entry = match update {
             Update::User {
                 ref origin,
@@ -150,57 +186,72 @@ impl<A: Address, R: Rng> Swim<A, R> {
                     Some(k) => UserKey::Keyed(origin.clone(), k),
                     None => UserKey::Unkeyed(origin.clone(), seq),
                 };
-                if let Some(id) = self.queue.user_index.get(&subject).copied() {
-                    if let Some(old) = self.queue.users.get(&id).map(|u| u.key) {
-                        self.unqueue(old);
-                        self.queue.invalidated += 1;
-                    }
+                if let Some(old) = self.queue.user_index.get(&subject).copied() {
+                    self.unqueue_id(old + 1);
+                    self.queue.invalidated += 1;
                 }
-                let id = self.queue.next_user;
-                self.queue.next_user = self.queue.next_user.wrapping_add(1);
                 self.queue.user_index.insert(subject.clone(), id);
-                self.queue.users.insert(
-                    id,
-                    UserItem {
-                        update,
-                        key: 0,
-                        subject,
-                    },
-                );
-                Some(Entry::User(id))
+                self.queue.users.insert(id, UserItem { update, subject });
+                Entry::User { size }
             }
             Update::Alive { ref member, .. } | Update::Left { ref member, .. }
                 if *member == self.me =>
             {
                 if self.queue.me != 0 {
-                    self.unqueue(self.queue.me);
+                    self.unqueue_id(self.queue.me);
                     self.queue.invalidated += 1;
                 }
-                Some(Entry::Me)
+                Entry::Me { size }
             }
             Update::Alive {
                 member,
                 incarnation,
-                ..
-            } => self.member_entry(member, State::Alive, incarnation, None),
+                meta,
+            } => {
+                let kind = if meta.is_empty() {
+                    Kind::Alive
+                } else {
+                    Kind::AliveMeta
+                };
+                let Some(e) = self.member_entry(member, kind, incarnation, size, None) else {
+                    return;
+                };
+                e
+            }
             Update::Left {
                 member,
                 incarnation,
-            } => self.member_entry(member, State::Left, incarnation, None),
+            } => {
+                let Some(e) = self.member_entry(member, Kind::Left, incarnation, size, None) else {
+                    return;
+                };
+                e
+            }
             Update::Suspect {
                 member,
                 incarnation,
                 from,
-            } => self.member_entry(member, State::Suspect, incarnation, Some(from)),
+            } => {
+                let Some(e) =
+                    self.member_entry(member, Kind::Suspect, incarnation, size, Some(from))
+                else {
+                    return;
+                };
+                e
+            }
             Update::Dead {
                 member,
                 incarnation,
                 from,
-            } => self.member_entry(member, State::Dead, incarnation, Some(from)),
+            } => {
+                let Some(e) = self.member_entry(member, Kind::Dead, incarnation, size, Some(from))
+                else {
+                    return;
+                };
+                e
+            }
         };
-        let Some(entry) = entry else {
-            return;
-        };
+        self.queue.next_id += 1;
         let mut dropped = false;
         if self.queue.order.len() >= self.queue.capacity {
             // The most-sent, oldest item goes: it has done the most of its work.
@@ -210,9 +261,16 @@ impl<A: Address, R: Rng> Swim<A, R> {
                 dropped = true;
             }
         }
-        let key = self.queue.fresh_key();
-        self.set_key(&entry, key);
-        self.queue.order.insert(key, entry);
+        match &entry {
+            Entry::Member { member, .. } => {
+                if let Some(m) = self.members.get_mut(member) {
+                    m.queued = id + 1;
+                }
+            }
+            Entry::Me { .. } => self.queue.me = id + 1,
+            Entry::User { .. } => {}
+        }
+        self.queue.order.insert(key(0, id), entry);
         if dropped {
             self.emit(Event::Dropped {
                 bound: Bound::Queue,
@@ -226,13 +284,14 @@ impl<A: Address, R: Rng> Swim<A, R> {
     fn member_entry(
         &mut self,
         member: A,
-        state: State,
+        kind: Kind,
         incarnation: u32,
+        size: u16,
         from: Option<A>,
     ) -> Option<Entry<A>> {
         let old = self.members.get(&member)?.queued;
         if old != 0 {
-            self.unqueue(old);
+            self.unqueue_id(old);
             self.queue.invalidated += 1;
         }
         if let Some(from) = from {
@@ -240,25 +299,19 @@ impl<A: Address, R: Rng> Swim<A, R> {
         }
         Some(Entry::Member {
             member,
-            state,
             incarnation,
+            size,
+            kind,
         })
     }
 
-    /// Records where `entry` now sits in the order (0: nowhere).
-    fn set_key(&mut self, entry: &Entry<A>, key: u64) {
-        match entry {
-            Entry::Member { member, .. } => {
-                if let Some(m) = self.members.get_mut(member) {
-                    m.queued = key;
-                }
-            }
-            Entry::Me => self.queue.me = key,
-            Entry::User(id) => {
-                if let Some(u) = self.queue.users.get_mut(id) {
-                    u.key = key;
-                }
-            }
+    /// Takes the item whose id + 1 is `queued` out of the queue, if it is there.
+    fn unqueue_id(&mut self, queued: u64) {
+        if queued == 0 {
+            return;
+        }
+        if let Some(k) = self.queue.find_key(queued - 1) {
+            self.unqueue(k);
         }
     }
 
@@ -267,29 +320,37 @@ impl<A: Address, R: Rng> Swim<A, R> {
         let Some(entry) = self.queue.order.remove(&key) else {
             return;
         };
-        self.set_key(&entry, 0);
+        let queued = id_of(key) + 1;
         match entry {
-            Entry::Member { member, state, .. } => {
-                if matches!(state, State::Suspect | State::Dead) {
+            Entry::Member { member, kind, .. } => {
+                if let Some(m) = self.members.get_mut(&member).filter(|m| m.queued == queued) {
+                    m.queued = 0;
+                }
+                if matches!(kind, Kind::Suspect | Kind::Dead) {
                     self.queue.blame.remove(&member);
                 }
             }
-            Entry::Me => {}
-            Entry::User(id) => {
-                if let Some(u) = self.queue.users.remove(&id) {
+            Entry::Me { .. } => {
+                if self.queue.me == queued {
+                    self.queue.me = 0;
+                }
+            }
+            Entry::User { .. } => {
+                if let Some(u) = self.queue.users.remove(&id_of(key)) {
                     self.queue.user_index.remove(&u.subject);
                 }
             }
         }
     }
 
-    /// The wire update an entry stands for.
-    fn rebuild(&self, entry: &Entry<A>) -> Option<Update<A>> {
+    /// The wire update the entry at `key` stands for.
+    fn rebuild(&self, key: u64, entry: &Entry<A>) -> Option<Update<A>> {
         Some(match entry {
             Entry::Member {
                 member,
-                state,
                 incarnation,
+                kind,
+                ..
             } => {
                 let member = member.clone();
                 let incarnation = *incarnation;
@@ -300,34 +361,39 @@ impl<A: Address, R: Rng> Swim<A, R> {
                         .cloned()
                         .unwrap_or_else(|| self.me.clone())
                 };
-                match state {
-                    State::Alive => Update::Alive {
+                match kind {
+                    Kind::Alive => Update::Alive {
+                        member,
+                        incarnation,
+                        meta: Bytes::new(),
+                    },
+                    Kind::AliveMeta => Update::Alive {
                         meta: self.members.get(&member)?.meta(),
                         member,
                         incarnation,
                     },
-                    State::Suspect => Update::Suspect {
+                    Kind::Suspect => Update::Suspect {
                         from: from(),
                         member,
                         incarnation,
                     },
-                    State::Dead => Update::Dead {
+                    Kind::Dead => Update::Dead {
                         from: from(),
                         member,
                         incarnation,
                     },
-                    State::Left => Update::Left {
+                    Kind::Left => Update::Left {
                         member,
                         incarnation,
                     },
                 }
             }
-            Entry::Me if self.left => Update::Left {
+            Entry::Me { .. } if self.left => Update::Left {
                 member: self.me.clone(),
                 incarnation: self.incarnation,
             },
-            Entry::Me => self.self_alive(),
-            Entry::User(id) => self.queue.users.get(id)?.update.clone(),
+            Entry::Me { .. } => self.self_alive(),
+            Entry::User { .. } => self.queue.users.get(&id_of(key))?.update.clone(),
         })
     }
 
@@ -342,38 +408,43 @@ impl<A: Address, R: Rng> Swim<A, R> {
             if budget < MIN_UPDATE {
                 break;
             }
-            let Some(update) = self.rebuild(entry) else {
-                continue;
-            };
-            let size = codec::body_len(&update);
+            let size = entry.size();
             if size <= budget {
                 budget -= size;
                 chosen.push(*key);
-                out.push(update);
             }
         }
         for key in chosen {
+            if let Some(update) = self
+                .queue
+                .order
+                .get(&key)
+                .and_then(|e| self.rebuild(key, e))
+            {
+                out.push(update);
+            }
             let transmits = transmits_of(key) + 1;
             if transmits >= limit {
                 self.unqueue(key);
                 continue;
             }
+            // The owners keep the id, which this does not change.
             let Some(entry) = self.queue.order.remove(&key) else {
                 continue;
             };
-            let next = (u64::from(transmits.min(MAX_TRANSMITS)) << ID_BITS) | (key & ID_MASK);
-            self.set_key(&entry, next);
-            self.queue.order.insert(next, entry);
+            self.queue.max_transmits = self.queue.max_transmits.max(transmits);
+            self.queue.order.insert(
+                (u64::from(transmits.min(MAX_TRANSMITS)) << ID_BITS) | (key & ID_MASK),
+                entry,
+            );
         }
     }
 
     /// Removes `member`'s entry from the table (a tombstone that expired or was evicted),
     /// with its queued update.
     pub(crate) fn forget_member(&mut self, member: &A) {
-        if let Some(key) = self.members.get(member).map(|m| m.queued) {
-            if key != 0 {
-                self.unqueue(key);
-            }
+        if let Some(queued) = self.members.get(member).map(|m| m.queued) {
+            self.unqueue_id(queued);
         }
         self.members.swap_remove(member);
     }
@@ -425,8 +496,8 @@ mod tests {
             },
         );
         for m in 1..=n {
-            let key = s.members.get(&m).unwrap().queued;
-            s.unqueue(key);
+            let queued = s.members.get(&m).unwrap().queued;
+            s.unqueue_id(queued);
         }
         while s.poll_output().is_some() {}
         assert!(s.queue.is_empty());
@@ -517,6 +588,7 @@ mod tests {
             "keyed broadcasts supersede, unkeyed ones do not"
         );
         assert_eq!(s.queue.users.len(), 3);
+        assert_eq!(s.queue.max_transmits, 1);
         assert_eq!(s.queue.user_index.len(), 3);
     }
 

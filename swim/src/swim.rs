@@ -83,7 +83,7 @@ pub(crate) struct Member {
     pub(crate) in_order: bool,
     /// Its metadata: no heap unless non-empty, and then one shared `Bytes`.
     pub(crate) meta: Option<Box<Bytes>>,
-    /// The order key of its queued update (0: none; see `broadcast.rs`).
+    /// The id + 1 of its queued update (0: none; see `broadcast.rs`).
     pub(crate) queued: u64,
 }
 
