@@ -2,7 +2,7 @@
 //!
 //! Plumtree, the epidemic broadcast trees of Leitão, Pereira and Rodrigues, "Epidemic
 //! Broadcast Trees" (SRDS 2007), as a sans-IO state machine, and behind the `hyparview`
-//! feature the HyParView + Plumtree composite [`Gossip`] (what iroh-gossip's `proto` is).
+//! feature the HyParView + Plumtree composite `Gossip` (what iroh-gossip's `proto` is).
 //!
 //! Each node splits its neighbours into **eager** peers, to which it pushes every payload
 //! (`GOSSIP`), and **lazy** peers, to which it only announces message ids (`IHAVE`, batched
@@ -110,7 +110,7 @@
 //!
 //! # Simulations
 //!
-//! With the `sim` feature, the `scenario` module runs [`Gossip`] nodes on `epidemic-sim`
+//! With the `sim` feature, the `scenario` module runs `Gossip` nodes on `epidemic-sim`
 //! (stable runs, bursts, mass failures, each beside eager flooding over the same overlay);
 //! the `epidemic-sim plumtree` command prints them beside the paper's and iroh-gossip's
 //! figures.
