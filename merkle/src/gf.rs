@@ -53,17 +53,27 @@ pub fn mul(a: u64, b: u64) -> u64 {
 /// `a^(-1)` in GF(2^64), or `None` for zero.
 #[must_use]
 pub fn inv(a: u64) -> Option<u64> {
-    if a == 0 {
-        return None;
+    if a <= 1 {
+        return (a == 1).then_some(1);
     }
-    // Extended Euclid: invariants g1·a ≡ u and g2·a ≡ v (mod p); each step cancels the
-    // leading term of the longer of u, v. Degrees of g1, g2 stay below 64.
-    let mut u = u128::from(a);
-    let mut v = (1u128 << 64) | u128::from(POLY_LOW);
-    let (mut g1, mut g2) = (1u128, 0u128);
-    while u != 1 {
-        let du = 127 - u.leading_zeros();
-        let dv = 127 - v.leading_zeros();
+    // Extended Euclid (Hankerson, Menezes, Vanstone, Algorithm 2.48) with the invariants
+    // g1·a ≡ u and g2·a ≡ v (mod p); each step cancels the leading term of the longer of
+    // u, v. The first step, u = p ⊕ x^j·a, is done by hand so that everything after fits
+    // in 64 bits (the degrees of u, v, g1, g2 stay below 64).
+    let j = 64 - (63 - a.leading_zeros());
+    let mut u = (((1u128 << 64) | u128::from(POLY_LOW)) ^ (u128::from(a) << j)) as u64;
+    let mut g1 = 1u64 << j;
+    let (mut v, mut g2) = (a, 1u64);
+    // At most ~128 steps for an irreducible p; the bound only guards the loop.
+    for _ in 0..512 {
+        if u == 1 {
+            return Some(g1);
+        }
+        if u == 0 {
+            break;
+        }
+        let du = 63 - u.leading_zeros();
+        let dv = 63 - v.leading_zeros();
         if du < dv {
             std::mem::swap(&mut u, &mut v);
             std::mem::swap(&mut g1, &mut g2);
@@ -72,7 +82,28 @@ pub fn inv(a: u64) -> Option<u64> {
         u ^= v << j;
         g1 ^= g2 << j;
     }
-    Some(g1 as u64)
+    None
+}
+
+/// Inverts the nonzero second fields of `items` into their third, with one inversion and
+/// three multiplications each (Montgomery's trick: invert the product of all, then peel
+/// the factors off from the end).
+pub fn batch_inv<T>(items: &mut [(T, u64, u64)]) {
+    let mut acc = 1u64;
+    for it in items.iter_mut() {
+        // The prefix product before this element, kept in its output slot for now.
+        it.2 = acc;
+        acc = mul(acc, it.1);
+    }
+    // A zero factor makes the product zero: callers pass nonzero values only.
+    let Some(mut inv_acc) = inv(acc) else {
+        return;
+    };
+    for it in items.iter_mut().rev() {
+        let prefix = it.2;
+        it.2 = mul(inv_acc, prefix);
+        inv_acc = mul(inv_acc, it.1);
+    }
 }
 
 #[cfg(test)]
@@ -120,6 +151,19 @@ mod tests {
         for x in [2u64, 3, u64::MAX, 1 << 63, POLY_LOW] {
             assert_eq!(mul(x, inv(x).unwrap()), 1);
         }
+    }
+
+    #[test]
+    fn batch_inversion_matches_one_by_one() {
+        let mut items: Vec<((), u64, u64)> = (1..300u64)
+            .map(|i| ((), i.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1, 0))
+            .collect();
+        batch_inv(&mut items);
+        for &(_, a, i) in &items {
+            assert_eq!(Some(i), inv(a));
+        }
+        let mut none: Vec<((), u64, u64)> = Vec::new();
+        batch_inv(&mut none);
     }
 
     #[test]

@@ -332,13 +332,15 @@ struct Peeled {
 }
 
 /// What an examined symbol allows.
+#[derive(Clone, Copy)]
 enum Found {
     /// It holds one differing key alone: peel it.
     Peel(Peeled),
     /// It holds exactly a key peeled earlier (`peeled[i]`): that peel was false (the
-    /// garbage of a mixed symbol that passed the checksum); undo it. Not trusted at the
-    /// origin of another peel: there a false peel of `g = t1 ⊕ t2` leaves the symbol
-    /// looking exactly like `t1` once `t1` is peeled, though `t1` is true.
+    /// garbage of a mixed symbol that passed the checksum); undo it. Not trusted at a
+    /// narrow symbol another key was peeled from: a false peel of `g = t1 ⊕ t2` there
+    /// leaves the symbol looking exactly like `t1` once `t1` is peeled, though `t1` is
+    /// true.
     Unpeel(usize),
 }
 
@@ -362,6 +364,10 @@ pub struct Decoder {
     max_keys: usize,
     operations: usize,
     stack: Vec<usize>,
+    /// Per symbol: whether it is on `stack` (each is examined once per change burst).
+    queued: Vec<bool>,
+    /// Scratch of `peel`: (symbol, its sum, the sum's inverse).
+    batch: Vec<(usize, u64, u64)>,
 }
 
 impl Decoder {
@@ -382,6 +388,8 @@ impl Decoder {
             max_keys,
             operations: 0,
             stack: Vec::new(),
+            queued: Vec::new(),
+            batch: Vec::new(),
         }
     }
 
@@ -458,6 +466,7 @@ impl Decoder {
             }
         }
         self.stack.extend(base..self.symbols.len());
+        self.queued.resize(self.symbols.len(), true);
         self.peel()
     }
 
@@ -524,9 +533,16 @@ impl Decoder {
 
     /// What symbol `idx` holds, if it is one differing key alone (or exactly a key peeled
     /// earlier).
+    #[cfg(test)]
     fn examine(&self, idx: usize) -> Option<Found> {
+        self.examine_with(idx, gf::inv(self.symbols[idx].sum)?)
+    }
+
+    /// What symbol `idx` holds, if it is one differing key alone (or exactly a key peeled
+    /// earlier), given the inverse of its `sum`.
+    fn examine_with(&self, idx: usize, inverse: u64) -> Option<Found> {
         let s = self.symbols[idx];
-        let key = gf::mul(s.weighted, gf::inv(s.sum)?);
+        let key = gf::mul(s.weighted, inverse);
         let mask = check_mask(idx as u64);
         let salt = self.salt;
         let maps_here = || Mapping::new(map_seed(key, salt)).includes(idx as u64);
@@ -534,13 +550,16 @@ impl Decoder {
             let p = &self.peeled[i];
             let c = p.src.c;
             let same = c.sum == s.sum && c.weighted == s.weighted && c.check & mask == s.check;
+            // At a narrow symbol that another key was peeled from, this is no evidence (see
+            // `Found::Unpeel`); a wide one makes that other peel false only once in 2^16.
             let others = self
                 .origins
                 .get(&idx)
                 .copied()
                 .unwrap_or(0)
                 .saturating_sub(u32::from(p.origin == idx));
-            return (same && others == 0 && maps_here()).then_some(Found::Unpeel(i));
+            let trusted = others == 0 || (idx as u64) < WIDE_CELLS;
+            return (same && trusted && maps_here()).then_some(Found::Unpeel(i));
         }
         if self.banned.contains(&key) {
             return None;
@@ -593,7 +612,8 @@ impl Decoder {
             };
             let sym = &mut self.symbols[i as usize];
             sym.apply(&src.c, check_mask(i));
-            if sym.sum != 0 {
+            if sym.sum != 0 && !self.queued[i as usize] {
+                self.queued[i as usize] = true;
                 self.stack.push(i as usize);
             }
             src.map.advance();
@@ -601,20 +621,48 @@ impl Decoder {
         src
     }
 
+    /// Examines the queued symbols until none is left, up to 256 at a time so that their
+    /// sums are inverted together (Montgomery's trick: one inversion and three
+    /// multiplications each, instead of an inversion each). A symbol changed by a peel
+    /// earlier in its batch was queued again and is skipped here.
     fn peel(&mut self) -> Result<(), DecodeLimit> {
-        while let Some(idx) = self.stack.pop() {
-            if self.symbols[idx].sum == 0 {
-                continue;
+        let mut batch = std::mem::take(&mut self.batch);
+        while !self.stack.is_empty() {
+            let from = self.stack.len().saturating_sub(256);
+            batch.clear();
+            for idx in self.stack.drain(from..).rev() {
+                self.queued[idx] = false;
+                let sum = self.symbols[idx].sum;
+                if sum != 0 {
+                    batch.push((idx, sum, 0));
+                }
             }
-            let Some(found) = self.examine(idx) else {
-                continue;
-            };
-            // Each key is peeled at most once and unpeeled at most once (then banned), so
-            // this bounds the work a hostile stream can cause.
-            self.operations += 1;
-            if self.operations > self.max_keys.saturating_mul(4).saturating_add(64) {
-                return Err(DecodeLimit::TooManyItems);
+            gf::batch_inv(&mut batch);
+            for &(idx, sum, inverse) in &batch {
+                if self.symbols[idx].sum != sum {
+                    continue;
+                }
+                if let Some(found) = self.examine_with(idx, inverse) {
+                    if let Err(e) = self.apply(found) {
+                        self.batch = batch;
+                        return Err(e);
+                    }
+                }
             }
+        }
+        self.batch = batch;
+        Ok(())
+    }
+
+    /// Peels or unpeels what an examined symbol held.
+    fn apply(&mut self, found: Found) -> Result<(), DecodeLimit> {
+        // Each key is peeled at most once and unpeeled at most once (then banned), so this
+        // bounds the work a hostile stream can cause.
+        self.operations += 1;
+        if self.operations > self.max_keys.saturating_mul(4).saturating_add(64) {
+            return Err(DecodeLimit::TooManyItems);
+        }
+        {
             match found {
                 Found::Peel(mut p) => {
                     if self.peeled.len() >= self.max_keys {
