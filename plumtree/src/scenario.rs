@@ -22,6 +22,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use epidemic_core::codec::ENVELOPE_LEN;
 use epidemic_hyparview as hyparview;
+use epidemic_sim::graph::Graph;
 use epidemic_sim::{LinkConfig, Measured, Meter, Sim, SimConfig, SimError, Transport, Wire};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
@@ -287,6 +288,10 @@ pub struct RunReport {
     pub optimizations: u64,
     /// Messages given up (every announcer grafted, no payload), over the nodes at the end.
     pub missed: u64,
+    /// The lowest mean LDH, as a multiple of flooding's, that any shortest-path tree of
+    /// this overlay rooted at a central node would give senders anywhere (see
+    /// [`single_tree_floor`]): what one shared tree can reach at best. Stable runs only.
+    pub single_tree_floor: Option<f64>,
     /// Each broadcast.
     pub per_broadcast: Vec<BroadcastReport>,
     /// Wall, CPU and memory of the run (build excluded).
@@ -455,6 +460,7 @@ fn measure(
         grafts: stats.0,
         optimizations: stats.1,
         missed: stats.2,
+        single_tree_floor: None,
         per_broadcast: per,
         measured,
         trace_hash: format!("{:016x}", sim.trace_hash()),
@@ -499,7 +505,65 @@ pub fn stable(s: &Scenario, flooding: bool) -> Result<Vec<RunReport>, SimError> 
     }
     sim.set_filter(None);
     sim.set_event_hook(None);
+    let floor = single_tree_floor(&sim);
+    for r in &mut reports {
+        r.single_tree_floor = Some(floor);
+    }
     Ok(reports)
+}
+
+/// The best a single shared tree can do on this overlay: for each of the 8 most central of
+/// 32 sampled nodes, the shortest-path tree rooted there; the mean eccentricity in that
+/// tree of the 32 sampled nodes (a broadcast's LDH if it travelled that tree) over their
+/// mean eccentricity in the overlay (flooding's LDH); the lowest ratio over the roots.
+/// Plumtree keeps one tree for all senders, so its LDH for random senders cannot go much
+/// below this.
+#[must_use]
+pub fn single_tree_floor(sim: &Sim<Node>) -> f64 {
+    let (g, _) = Graph::from_views(sim.nodes().filter(|(_, _, up)| *up).map(|(p, m, _)| {
+        let view: Vec<u64> = m
+            .view()
+            .active_view()
+            .copied()
+            .filter(|q| sim.is_up(q))
+            .collect();
+        (*p, view)
+    }));
+    let n = u32::try_from(g.len()).unwrap_or(u32::MAX);
+    if n < 2 {
+        return 1.0;
+    }
+    let step = usize::try_from((n / 32).max(1)).unwrap_or(1);
+    let sample: Vec<u32> = (0..n).step_by(step).take(32).collect();
+    let ecc: Vec<u32> = sample.iter().map(|&s| g.flood_hops(s)).collect();
+    let flood_mean = f64::from(ecc.iter().sum::<u32>()) / ecc.len() as f64;
+    let mut roots: Vec<(u32, u32)> = sample.iter().copied().zip(ecc.iter().copied()).collect();
+    roots.sort_by_key(|&(r, e)| (e, r));
+    let mut best = f64::INFINITY;
+    for &(root, _) in roots.iter().take(8) {
+        let dist = g.hops_from(root);
+        let mut tree = Graph::new(g.len());
+        for v in 0..n {
+            let Some(d) = dist[v as usize].filter(|&d| d > 0) else {
+                continue;
+            };
+            if let Some(&u) = g
+                .neighbors(v)
+                .iter()
+                .find(|&&u| dist[u as usize] == Some(d - 1))
+            {
+                tree.add_edge(u, v);
+                tree.add_edge(v, u);
+            }
+        }
+        let tree_mean = sample
+            .iter()
+            .map(|&s| f64::from(tree.flood_hops(s)))
+            .sum::<f64>()
+            / sample.len() as f64;
+        best = best.min(tree_mean / flood_mean.max(1.0));
+    }
+    best
 }
 
 /// Kills `percent`% of the nodes at once (never the seeds); sends `during` broadcasts from

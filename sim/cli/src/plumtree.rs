@@ -283,8 +283,15 @@ fn render(r: &PlumtreeReport) -> String {
                 ("LDH", both(ldh(o), f.map(ldh))),
                 (
                     "LDH ours / flooding",
-                    p.ldh_ratio
-                        .map_or_else(|| "n/a".into(), |x| format!("{x:.2}×")),
+                    match (p.ldh_ratio, o.single_tree_floor) {
+                        (Some(x), Some(f)) => {
+                            format!(
+                                "{x:.2}×  (best any single tree of this overlay allows: {f:.2}×)"
+                            )
+                        }
+                        (Some(x), None) => format!("{x:.2}×"),
+                        _ => "n/a".into(),
+                    },
                 ),
                 ("reliability", both(rel(o), f.map(rel))),
                 ("double deliveries", o.double_deliveries.to_string()),
