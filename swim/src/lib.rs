@@ -132,6 +132,7 @@ mod probe;
 mod push_pull;
 mod rules;
 mod swim;
+mod table;
 
 #[cfg(feature = "sim")]
 pub mod scenario;

@@ -33,7 +33,7 @@ impl<A: Address, R: Rng> Swim<A, R> {
 
     fn rebuild_order(&mut self) {
         self.order.clear();
-        for (a, m) in &mut self.members {
+        for (a, m) in self.members.iter_mut() {
             m.in_order = m.state.is_live();
             if m.in_order {
                 self.order.push(a.clone());

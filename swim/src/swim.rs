@@ -11,7 +11,6 @@ use epidemic_core::{
     BoundedQueue, Deadlines, Machine, MonotonicNow, Output, Overflow, TimerId, TimerTable,
 };
 use hashbrown::HashMap;
-use indexmap::IndexMap;
 use rand::{Rng, RngExt};
 use smallvec::SmallVec;
 
@@ -22,6 +21,7 @@ use crate::error::{ConfigError, Error};
 use crate::event::{Event, MemberInfo, Stats};
 use crate::lifeguard::{Awareness, push_pull_scale, retransmit_limit};
 use crate::message::{Message, State, Update};
+use crate::table::MemberTable;
 
 /// Most members whose refutation one reply carries back to the sender of an outdated
 /// suspicion (each Alive is small; eight fit any packet size `validate` accepts).
@@ -153,7 +153,7 @@ pub struct Swim<A: Address, R> {
     pub(crate) left: bool,
     pub(crate) incarnation: u32,
     pub(crate) meta: Bytes,
-    pub(crate) members: IndexMap<A, Member>,
+    pub(crate) members: MemberTable<A>,
     /// Open suspicions, by member.
     pub(crate) suspicions: HashMap<A, Suspicion<A>>,
     /// Tombstone expiry timers, by member.
@@ -220,7 +220,7 @@ impl<A: Address, R: Rng> Swim<A, R> {
             left: false,
             incarnation: 0,
             meta: Bytes::new(),
-            members: IndexMap::new(),
+            members: MemberTable::new(),
             suspicions: HashMap::new(),
             tombstones: HashMap::new(),
             live: 0,
@@ -455,13 +455,8 @@ impl<A: Address, R: Rng> Swim<A, R> {
     #[must_use]
     pub fn heap_bytes(&self) -> usize {
         use std::mem::size_of;
-        // An IndexMap entry is the key, the value and the hash; its index is a hash
-        // table of `usize` with one control byte per bucket.
-        let entry = size_of::<A>() + size_of::<Member>() + size_of::<u64>();
-        let buckets = (self.members.capacity() * 8 / 7).next_power_of_two();
         let metas = self.members.values().filter(|m| m.meta.is_some()).count();
-        self.members.capacity() * entry
-            + buckets * (size_of::<usize>() + 1)
+        self.members.heap_bytes()
             + metas * size_of::<Bytes>()
             + self.order.capacity() * size_of::<A>()
             + self.queue.heap_bytes()
