@@ -124,6 +124,20 @@ impl Config {
         {
             return bad("ihave_interval and the graft timeouts must be positive");
         }
+        let day = Duration::from_secs(86_400);
+        if [
+            self.ihave_interval,
+            self.graft_timeout_1,
+            self.graft_timeout_2,
+            self.payload_ttl,
+            self.received_ttl,
+        ]
+        .iter()
+        .any(|d| *d > day)
+        {
+            // Deadlines are `now + duration`: keep them far from the end of time.
+            return bad("timers and TTLs must be at most a day");
+        }
         if self.max_received == 0 || self.received_ttl < self.payload_ttl {
             return bad("received ids must be kept at least as long as payloads");
         }
@@ -157,6 +171,10 @@ mod tests {
             },
             Config {
                 max_announcers: 0,
+                ..Config::default()
+            },
+            Config {
+                graft_timeout_1: Duration::MAX,
                 ..Config::default()
             },
         ] {

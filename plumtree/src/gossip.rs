@@ -169,6 +169,11 @@ impl<P: hyparview::PeerId, R: Rng, V: Validator<P>> Gossip<P, R, V> {
         &self.tree
     }
 
+    /// Both layers' counters: membership, then broadcast.
+    pub fn stats(&self) -> (&hyparview::Stats, &crate::Stats) {
+        (self.view.stats(), self.tree.stats())
+    }
+
     /// Moves both children's outputs into ours, turning HyParView's neighbour events into
     /// Plumtree's neighbour inputs on the way.
     fn pump(&mut self, now: Instant) {
