@@ -40,6 +40,11 @@ pub struct Config {
     /// Whether duplicates prune links. `false` turns Plumtree into eager flooding over the
     /// same neighbours (the baseline the simulator compares against). Ours: true.
     pub prune: bool,
+    /// A duplicate from a neighbour that delivered us another message first less than this
+    /// ago does not prune it: with concurrent senders, two messages crossing on a cycle
+    /// would each cut a different link of it and split the tree. Ours: 500 ms (a burst's
+    /// spread); zero is the paper's rule.
+    pub prune_grace: Duration,
     /// How long a delivered payload stays cached to serve GRAFTs and announce to new
     /// neighbours. iroh-gossip: 30 s.
     pub payload_ttl: Duration,
@@ -82,6 +87,7 @@ impl Default for Config {
             graft_timeout_2: Duration::from_millis(40),
             optimization_threshold: 7,
             prune: true,
+            prune_grace: Duration::from_millis(500),
             payload_ttl: Duration::from_secs(30),
             max_cached_payloads: 4096,
             max_cached_bytes: 16 << 20,

@@ -72,6 +72,9 @@ pub struct Stats {
     pub grafts_refused: u64,
     /// PRUNEs sent.
     pub prunes_sent: u64,
+    /// Duplicates not answered with PRUNE because their sender is a recent tree parent
+    /// (see [`Config::prune_grace`](crate::Config)).
+    pub prunes_deferred: u64,
     /// PRUNEs received.
     pub prunes_received: u64,
     /// Eager links swapped for a shorter lazy one (the optimisation).

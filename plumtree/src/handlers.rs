@@ -42,6 +42,20 @@ impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
                 // is whole, so the graft is undone like any redundant link.
                 self.stats.graft_duplicates += 1;
             }
+            // A peer that delivered us another message first a moment ago is our parent
+            // on another sender's path: with concurrent senders, the copies of two messages
+            // cross on a cycle and each would cut a different link of it, splitting the
+            // tree. Keep it; the cycle is cut by a later duplicate.
+            let grace = self.config.prune_grace;
+            if self
+                .neighbors
+                .get(&from)
+                .and_then(|n| n.parent_at)
+                .is_some_and(|at| now.saturating_duration_since(at) < grace)
+            {
+                self.stats.prunes_deferred += 1;
+                return;
+            }
             self.set_eager(&from, false);
             self.stats.prunes_sent += 1;
             self.send(from, Message::Prune);
@@ -59,8 +73,9 @@ impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
             self.stats.rejected += 1;
             return;
         }
-        if neighbor {
-            self.set_eager(&from, true);
+        if let Some(n) = self.neighbors.get_mut(&from) {
+            n.eager = true;
+            n.parent_at = Some(now);
         }
         let round = g.round.max(1);
         self.deliver(g.payload.clone(), g.id, from.clone(), round, Scope::Swarm);

@@ -63,6 +63,8 @@ pub(crate) struct Neighbor {
     pub(crate) eager: bool,
     /// GRAFTs with an id it may still have answered with a payload.
     pub(crate) graft_credit: u32,
+    /// When it last delivered us a message first (it is our tree parent for some sender).
+    pub(crate) parent_at: Option<Instant>,
 }
 
 /// A payload kept to serve GRAFTs and to announce to new neighbours.
@@ -289,6 +291,7 @@ impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
             Neighbor {
                 eager: true,
                 graft_credit: self.config.initial_graft_credit,
+                parent_at: None,
             },
         );
     }

@@ -601,3 +601,26 @@ fn an_early_announcement_at_a_much_lower_round_swaps_links_on_receipt() {
     );
     assert_eq!((eager(&n), lazy(&n)), (vec![2, 3], vec![1]));
 }
+
+#[test]
+fn a_duplicate_from_a_recent_parent_is_kept_then_pruned_later() {
+    let t = t0();
+    let mut n = node(0, &[1, 2, 3], t);
+    // 2 delivers m1 first: it is our parent for m1's sender.
+    n.handle_message(t, 2, gossip(id(1), 2, b"a"));
+    drain(&mut n);
+    // m2 comes first from 1, then a copy from 2 within the grace: no PRUNE (with concurrent
+    // senders the copies cross on a cycle, and 2 is still on m1's path).
+    n.handle_message(t + ms(100), 1, gossip(id(2), 2, b"b"));
+    drain(&mut n);
+    n.handle_message(t + ms(110), 2, gossip(id(2), 3, b"b"));
+    assert_eq!(drain(&mut n), []);
+    assert_eq!(n.stats().prunes_deferred, 1);
+    assert_eq!(eager(&n), [1, 2, 3]);
+    // Past the grace, the next redundant copy from 2 prunes it.
+    n.handle_message(t + ms(600), 1, gossip(id(3), 2, b"c"));
+    drain(&mut n);
+    n.handle_message(t + ms(610), 2, gossip(id(3), 3, b"c"));
+    assert_eq!(drain(&mut n), [send(2, Message::Prune)]);
+    assert_eq!(lazy(&n), [2]);
+}

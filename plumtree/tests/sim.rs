@@ -42,6 +42,14 @@ fn stable_runs_deliver_everything_exactly_once_and_settle_into_a_tree() {
                 ));
             }
         }
+        // The redundancy targets: sequential random senders and bursts.
+        let (random, bursts) = (&runs[1], &runs[2]);
+        if random.rmr_after_warmup > 0.05 || bursts.rmr_after_warmup > 0.2 {
+            return Err(format!(
+                "RMR random senders {:.3}, bursts {:.3}",
+                random.rmr_after_warmup, bursts.rmr_after_warmup
+            ));
+        }
         // After warm-up, a single sender's broadcasts travel a tree: RMR 0, except right
         // after the overlay added a link (it starts eager and closes a cycle).
         let single = &runs[0];

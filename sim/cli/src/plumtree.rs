@@ -63,6 +63,10 @@ pub(crate) struct PlumtreeArgs {
     /// Optimisation threshold in rounds.
     #[arg(long, default_value_t = 7)]
     threshold: u16,
+    /// A duplicate from a neighbour that delivered another message first this recently
+    /// does not prune it (0: the paper's rule), ms.
+    #[arg(long, default_value_t = 500)]
+    prune_grace_ms: u64,
     /// Skip the eager-flooding baseline runs.
     #[arg(long)]
     no_baseline: bool,
@@ -119,6 +123,7 @@ pub(crate) fn run(g: &Global, args: &PlumtreeArgs) -> Result<(), String> {
             graft_timeout_1: Duration::from_millis(args.graft1_ms.max(1)),
             graft_timeout_2: Duration::from_millis(args.graft2_ms.max(1)),
             optimization_threshold: args.threshold,
+            prune_grace: Duration::from_millis(args.prune_grace_ms.min(86_400_000)),
             ..Config::default()
         },
         join_gap: Duration::from_millis(args.join_gap_ms),
