@@ -10,7 +10,7 @@
 //! * **item lists** of the differing subtrees: `16` bytes per item under them (what the
 //!   anchors do at their leaves; best when nearly everything differs; the `Done` that
 //!   follows costs the same after lists or a sketch);
-//! * **a RIBLT sketch** of the items under them: about `1.37` coded symbols of ~17 bytes
+//! * **a RIBLT sketch** of the items under them: about `1.37` coded symbols of 16-17 bytes
 //!   per differing key (a key held in two versions is one difference), whatever the number
 //!   of items;
 //! * **descending** a level: `9` bytes per child of each differing node, one round trip,
@@ -57,9 +57,9 @@ pub enum Next {
     Riblt,
 }
 
-/// Bytes of one coded symbol on the wire (two 8-byte sums and an 8-bit checksum; the first
-/// 64 symbols carry 16 bits of checksum).
-pub const SYMBOL_BYTES: f64 = 17.0;
+/// Bytes of one coded symbol on the wire, on average: two 8-byte sums, and a checksum of
+/// 8 bits below index 1,024, none after (16 bits below 64, 64 bits for symbol 0).
+pub const SYMBOL_BYTES: f64 = 16.5;
 /// Bytes of one item in a list.
 pub const ITEM_BYTES: f64 = 16.0;
 /// Bytes of one truncated node hash.

@@ -13,8 +13,9 @@
 //!   value is zero in the field),
 //! * `weighted = ⊕ k·v` (the key times the masked digest, a product in GF(2^64),
 //!   [`crate::gf`]),
-//! * `check = ⊕ h(k, v)`, a checksum of which symbols `0..WIDE_CELLS` carry 16 bits and
-//!   later ones 8 ([`check_mask`]): 18 bytes a symbol, then 17.
+//! * `check = ⊕ h(k, v)`, a checksum of which symbol 0 carries 64 bits, symbols
+//!   `1..64` 16, symbols `64..1024` 8 and later ones none ([`check_mask`]): 16 bytes a
+//!   symbol past the first thousand (the size of one item), 17 or 18 before.
 //!
 //! The receiver adds its own set's symbols, which cancels every common item and leaves the
 //! symmetric difference. A symbol left with one differing key `k` has
@@ -31,21 +32,23 @@
 //! large differences.
 //!
 //! A false peel (the garbage of a mixed symbol passing the checksum and the index test)
-//! happens about `4·d·Σ_{i≥64} 1/(i+2)^2 · 2^-8 ≈ 2.4·10^-4 · d` times per decode: later
-//! symbols carry 8 checksum bits, the densest first 64 (examined most often) 16, which
-//! adds `4·d·Σ_{i<64} 1/(i+2)^2 · 2^-16 ≈ 4·10^-5 · d`. It heals:
-//! the garbage's contribution was XORed into its symbols, so once the true keys of the
-//! mixed symbol peel elsewhere, some symbol (symbol 0 at the latest, when all else is
-//! peeled) holds exactly the garbage again; the decoder then undoes the peel and bans the
-//! key. The session also checks every decoded difference against the sender's set hash
-//! (the tree's XOR of item hashes), so a false peel that escapes costs a retry, never a
+//! is frequent past symbol 1024, where only the index test (a garbage key maps to symbol
+//! `i` with probability `2/(i + 2)`) guards: about 58 per decode of 20,000 keys, 0.5 at
+//! 1,000 (measured). It heals: the garbage's contribution was XORed into its symbols, so
+//! once the true keys of the mixed symbol peel elsewhere, some symbol (symbol 0 at the
+//! latest, when all else is peeled) holds exactly the garbage again, and the decoder
+//! undoes the peel. A key is peeled again after one undo but not after two. Symbol 0 carries a 64-bit checksum: a false
+//! peel there would empty it and end the decode early. The session checks every decoded
+//! difference against the sender's set hash (the tree's XOR of item hashes) and bounds
+//! the symbols a decode may take, so a false peel that escapes costs a retry, never a
 //! wrong result.
 //!
 //! Symbols are produced in batches: each batch walks every item's index sequence up to the
 //! batch's end, `O(items + hits)`, with no heap. A decoder that cannot peel never loops:
-//! a key is peeled at most once and unpeeled at most once, and both counts are bounded.
+//! a key is peeled at most three times and unpeeled at most twice, and the total is
+//! bounded.
 
-use hashbrown::{HashMap, HashSet};
+use hashbrown::HashMap;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::gf;
@@ -59,26 +62,36 @@ const MAP_SEED: u64 = 0x7269_626c_745f_6d70;
 /// Seed of the digest mask.
 const DIGEST_SEED: u64 = 0x7269_626c_745f_6467;
 
-/// Symbols `0..WIDE_CELLS` carry 16-bit checksums, later ones 8-bit: the first symbols
-/// hold the most items and are examined most often while peeling.
+/// Symbols `1..WIDE_CELLS` carry 16-bit checksums, `WIDE_CELLS..BARE_CELLS` 8-bit ones and
+/// later ones none (symbol 0 carries 64 bits): the first symbols hold the most keys and
+/// are examined most often while peeling; past `BARE_CELLS` a garbage key passes the
+/// index test alone with probability under 2^-9, and the decoder undoes such peels.
 pub const WIDE_CELLS: u64 = 64;
+/// See [`WIDE_CELLS`].
+pub const BARE_CELLS: u64 = 1024;
 
-/// The checksum bits symbol `index` carries.
+/// The checksum bits symbol `index` carries. Symbol 0 holds every key: a false peel there
+/// would empty it and end the decode early, so it carries all 64.
 #[must_use]
-pub fn check_mask(index: u64) -> u32 {
-    if index < WIDE_CELLS { 0xFFFF } else { 0xFF }
+pub fn check_mask(index: u64) -> u64 {
+    match index {
+        0 => u64::MAX,
+        i if i < WIDE_CELLS => 0xFFFF,
+        i if i < BARE_CELLS => 0xFF,
+        _ => 0,
+    }
 }
 
 /// Bytes of symbol `index` on the wire: two 8-byte sums and its checksum.
 #[must_use]
 pub fn symbol_bytes(index: u64) -> usize {
-    if index < WIDE_CELLS { 18 } else { 17 }
+    16 + (check_mask(index).count_ones() / 8) as usize
 }
 
-/// The 32-bit checksum of an item under `salt`.
+/// The 64-bit checksum of an item under `salt` (symbols carry some of its bits).
 #[must_use]
-pub fn checksum(item: Item, salt: u64) -> u32 {
-    xxh3_64_with_seed(&canonical(item.key, item.digest), salt ^ CHECK_SEED) as u32
+pub fn checksum(item: Item, salt: u64) -> u64 {
+    xxh3_64_with_seed(&canonical(item.key, item.digest), salt ^ CHECK_SEED)
 }
 
 /// The seed of a key's index sequence under `salt`.
@@ -110,11 +123,11 @@ pub struct Symbol {
     /// XOR of `key · digest` in GF(2^64).
     pub weighted: u64,
     /// XOR of checksums, masked.
-    pub check: u32,
+    pub check: u64,
 }
 
 impl Symbol {
-    fn apply(&mut self, c: &Contribution, mask: u32) {
+    fn apply(&mut self, c: &Contribution, mask: u64) {
         self.sum ^= c.sum;
         self.weighted ^= c.weighted;
         self.check ^= c.check & mask;
@@ -126,8 +139,8 @@ impl Symbol {
         *self == Self::default()
     }
 
-    /// Appends the wire form of symbol `index` (little-endian sums, then 2 or 1 checksum
-    /// bytes).
+    /// Appends the wire form of symbol `index` (little-endian sums, then its checksum
+    /// bytes: 8, 2, 1 or none).
     pub fn write(&self, index: u64, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.sum.to_le_bytes());
         out.extend_from_slice(&self.weighted.to_le_bytes());
@@ -159,12 +172,12 @@ pub fn decode_symbols(start: u64, bytes: &[u8], max: usize) -> Option<Vec<Symbol
             return None;
         }
         let (s, tail) = rest.split_at(n);
-        let mut check = [0u8; 4];
+        let mut check = [0u8; 8];
         check[..n - 16].copy_from_slice(&s[16..]);
         out.push(Symbol {
             sum: u64::from_le_bytes(s[..8].try_into().ok()?),
             weighted: u64::from_le_bytes(s[8..16].try_into().ok()?),
-            check: u32::from_le_bytes(check),
+            check: u64::from_le_bytes(check),
         });
         rest = tail;
         index = index.checked_add(1)?;
@@ -220,7 +233,7 @@ impl Mapping {
 struct Contribution {
     sum: u64,
     weighted: u64,
-    check: u32,
+    check: u64,
 }
 
 /// One key's contribution and where its index walk has got to.
@@ -338,9 +351,8 @@ enum Found {
     Peel(Peeled),
     /// It holds exactly a key peeled earlier (`peeled[i]`): that peel was false (the
     /// garbage of a mixed symbol that passed the checksum); undo it. Not trusted at a
-    /// narrow symbol another key was peeled from: a false peel of `g = t1 ⊕ t2` there
-    /// leaves the symbol looking exactly like `t1` once `t1` is peeled, though `t1` is
-    /// true.
+    /// symbol another key was peeled from: a false peel of `g = t1 ⊕ t2` there leaves the
+    /// symbol looking exactly like `t1` once `t1` is peeled, though `t1` is true.
     Unpeel(usize),
 }
 
@@ -357,8 +369,10 @@ pub struct Decoder {
     peeled: Vec<Peeled>,
     /// Key → place in `peeled`.
     index: HashMap<u64, usize>,
-    /// Keys whose peel was undone: never peeled again.
-    banned: HashSet<u64>,
+    /// Keys whose peel was undone, and how often: a key is peeled again after one undo
+    /// (the undo may have been misjudged), never after two.
+    undone: HashMap<u64, u8>,
+    unpeels: usize,
     /// Symbol → how many peeled keys were peeled from it.
     origins: HashMap<usize, u32>,
     max_keys: usize,
@@ -383,7 +397,8 @@ impl Decoder {
             taken: Vec::new(),
             peeled: Vec::new(),
             index: HashMap::new(),
-            banned: HashSet::new(),
+            undone: HashMap::new(),
+            unpeels: 0,
             origins: HashMap::new(),
             max_keys,
             operations: 0,
@@ -415,7 +430,7 @@ impl Decoder {
     /// found when a symbol later held exactly that garbage).
     #[must_use]
     pub fn unpeeled(&self) -> usize {
-        self.banned.len()
+        self.unpeels
     }
 
     /// Items the sender has and we do not (a key held in two versions gives the sender's
@@ -550,18 +565,18 @@ impl Decoder {
             let p = &self.peeled[i];
             let c = p.src.c;
             let same = c.sum == s.sum && c.weighted == s.weighted && c.check & mask == s.check;
-            // At a narrow symbol that another key was peeled from, this is no evidence (see
-            // `Found::Unpeel`); a wide one makes that other peel false only once in 2^16.
+            // At a symbol another key was peeled from, this is no evidence (see
+            // `Found::Unpeel`).
             let others = self
                 .origins
                 .get(&idx)
                 .copied()
                 .unwrap_or(0)
                 .saturating_sub(u32::from(p.origin == idx));
-            let trusted = others == 0 || (idx as u64) < WIDE_CELLS;
+            let trusted = others == 0;
             return (same && trusted && maps_here()).then_some(Found::Unpeel(i));
         }
-        if self.banned.contains(&key) {
+        if self.undone.get(&key).is_some_and(|&n| n >= 2) {
             return None;
         }
         let field = digest_mask(salt);
@@ -656,10 +671,10 @@ impl Decoder {
 
     /// Peels or unpeels what an examined symbol held.
     fn apply(&mut self, found: Found) -> Result<(), DecodeLimit> {
-        // Each key is peeled at most once and unpeeled at most once (then banned), so this
-        // bounds the work a hostile stream can cause.
+        // Each key is peeled at most three times and unpeeled at most twice, so this bounds
+        // the work a hostile stream can cause.
         self.operations += 1;
-        if self.operations > self.max_keys.saturating_mul(4).saturating_add(64) {
+        if self.operations > self.max_keys.saturating_mul(6).saturating_add(64) {
             return Err(DecodeLimit::TooManyItems);
         }
         {
@@ -679,7 +694,8 @@ impl Decoder {
                     if let Some(moved) = self.peeled.get(i) {
                         self.index.insert(moved.key, i);
                     }
-                    self.banned.insert(p.key);
+                    *self.undone.entry(p.key).or_insert(0) += 1;
+                    self.unpeels += 1;
                     if let Some(n) = self.origins.get_mut(&p.origin) {
                         *n -= 1;
                     }

@@ -135,8 +135,10 @@ fn wire_form_round_trips_with_wide_then_narrow_checksums() {
     let mut buf = Vec::new();
     enc.produce(100, &mut buf);
     let bytes = encode_symbols(0, &buf);
-    assert_eq!(bytes.len(), 64 * 18 + 36 * 17);
+    assert_eq!(bytes.len(), 24 + 63 * 18 + 36 * 17);
     assert_eq!(decode_symbols(0, &bytes, 1000), Some(buf.clone()));
+    assert_eq!(symbol_bytes(1023), 17);
+    assert_eq!(symbol_bytes(1024), 16);
     // A later batch starts narrow.
     let tail = encode_symbols(64, &buf[64..]);
     assert_eq!(tail.len(), 36 * 17);
@@ -167,13 +169,15 @@ fn hostile_symbols_never_loop_and_respect_the_bound() {
     // Fabricated pure symbols, all claiming one key: it is peeled once, never twice.
     let it = Item { key: 77, digest: 5 };
     let v = 5 ^ digest_mask(SALT);
-    let fake = Symbol {
-        sum: v,
-        weighted: gf::mul(77, v),
-        check: checksum(it, SALT) & check_mask(0),
-    };
+    let fake: Vec<Symbol> = (0..40)
+        .map(|i| Symbol {
+            sum: v,
+            weighted: gf::mul(77, v),
+            check: checksum(it, SALT) & check_mask(i),
+        })
+        .collect();
     let mut dec = Decoder::new(&items(0..10, 1), SALT, 1000);
-    dec.add(&[fake; 40]).unwrap();
+    dec.add(&fake).unwrap();
     assert_eq!(dec.remote_only(), [it]);
     assert!(dec.peeled() <= 11, "77 and at most the ten local keys");
     // Garbage peels nothing and decodes nothing.
@@ -190,7 +194,8 @@ fn hostile_symbols_never_loop_and_respect_the_bound() {
 
 #[test]
 fn a_large_difference_decodes_exactly() {
-    // 20,000 differing keys (a third updated), three salts: exact every time.
+    // 20,000 differing keys (a third updated), three salts: exact every time, though
+    // dozens of false peels happen on the way.
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let common = items(0..2_000, 5);
     let (mut a, mut b) = (common.clone(), common);
@@ -214,6 +219,8 @@ fn a_large_difference_decodes_exactly() {
         enc.produce(29_000, &mut buf);
         dec.add(&buf).unwrap();
         assert!(dec.is_decoded(), "salt {salt}");
+        // Past symbol 1024 only the index test guards: false peels happen, and are undone.
+        assert!(dec.unpeeled() > 0, "salt {salt}");
         assert_eq!(sorted(&dec.remote_only()), sorted(&a_only));
         assert_eq!(sorted(&dec.local_only()), sorted(&b_only));
     }
@@ -265,4 +272,61 @@ fn a_false_peel_is_undone_and_the_decode_stays_exact() {
     assert_eq!(dec.unpeeled(), 1);
     assert_eq!(sorted(&dec.remote_only()), extra);
     assert!(dec.local_only().is_empty());
+}
+
+/// Every decode exact over many salts, false peels (frequent past symbol 1024) all
+/// undone, and the symbols each differing key needs. Slow in debug builds: run with
+/// `cargo test --release -p epidemic-merkle --lib decode_sweep -- --ignored --nocapture`
+/// (measured: 1.44, 1.38 and 1.36 symbols per key at d = 100, 1,000, 20,000; ~70 undone
+/// peels per decode at 20,000, none failed).
+#[test]
+#[ignore = "a measurement: a minute in debug builds"]
+fn decode_sweep() {
+    for &d in &[100u64, 1000, 20_000] {
+        let (mut used_total, mut unpeel_total) = (0usize, 0usize);
+        let runs = if d > 10_000 { 60 } else { 200 };
+        for salt in 0..runs {
+            let mut rng = ChaCha8Rng::seed_from_u64(salt + 100);
+            let common = items(0..2_000, 5);
+            let (mut a, mut b) = (common.clone(), common);
+            for i in 0..d {
+                let key = rng.random_range(10_000..u64::MAX);
+                let (va, vb): (u64, u64) = (rng.random(), rng.random());
+                if i % 3 != 1 {
+                    a.push(Item { key, digest: va });
+                }
+                if i % 3 != 0 {
+                    b.push(Item { key, digest: vb });
+                }
+            }
+            let mut enc = Encoder::new(&a, salt);
+            let mut dec = Decoder::new(&b, salt, 100_000);
+            let mut buf = Vec::new();
+            enc.produce(usize::try_from(d).unwrap() * 2 + 100, &mut buf);
+            // Chunks of d/100 symbols: the count is exact to 1%.
+            let chunk = usize::try_from(d / 100).unwrap().max(1);
+            let mut used = buf.len();
+            for (i, c) in buf.chunks(chunk).enumerate() {
+                dec.add(c).unwrap();
+                if dec.is_decoded() {
+                    used = (i + 1) * chunk;
+                    break;
+                }
+            }
+            assert!(dec.is_decoded(), "d {d} salt {salt}");
+            assert_eq!(
+                dec.peeled(),
+                usize::try_from(d).unwrap(),
+                "d {d} salt {salt}"
+            );
+            used_total += used;
+            unpeel_total += dec.unpeeled();
+        }
+        let per_key = used_total as f64 / (runs * d) as f64;
+        eprintln!(
+            "d {d}: {per_key:.3} symbols per key, {:.1} undone peels per decode",
+            unpeel_total as f64 / runs as f64
+        );
+        assert!(per_key < 1.5, "{per_key}");
+    }
 }
