@@ -13,6 +13,7 @@ mod flood;
 mod hinted_handoff;
 mod hyparview;
 mod merkle;
+mod plumtree;
 mod read_repair;
 mod swim;
 
@@ -53,6 +54,9 @@ enum Command {
     /// Merkle anti-entropy and RIBLT: bytes, round trips and keys shipped to find d
     /// differences between two replicas of n keys, per method, beside the anchors.
     Merkle(merkle::MerkleArgs),
+    /// Plumtree over HyParView: RMR, last delivery hop, reliability and latency of stable,
+    /// burst and mass-failure runs, beside eager flooding and the paper's/iroh's figures.
+    Plumtree(plumtree::PlumtreeArgs),
     /// Read coordinator: digest reads, minimal-diff read repair, speculative retry and
     /// monotonic quorum reads over stale replicas, beside Cassandra's read path.
     ReadRepair(read_repair::ReadRepairArgs),
@@ -75,6 +79,7 @@ fn main() -> ExitCode {
         Command::HintedHandoff(args) => hinted_handoff::run(&global, args),
         Command::Hyparview(args) => hyparview::run(&global, args),
         Command::Merkle(args) => merkle::run(&global, args),
+        Command::Plumtree(args) => plumtree::run(&global, args),
         Command::ReadRepair(args) => read_repair::run(&global, args),
         Command::Swim(args) => swim::run(&global, args),
     };

@@ -59,6 +59,50 @@ fn hyparview_overlay_is_symmetric_and_heals_without_isolated_nodes() {
 }
 
 #[test]
+fn plumtree_delivers_every_broadcast_once_over_a_spanning_tree() {
+    let r = json(&[
+        "plumtree",
+        "--nodes",
+        "100",
+        "--broadcasts",
+        "5",
+        "--bursts",
+        "2",
+        "--burst-size",
+        "5",
+        "--levels",
+        "40",
+        "--during",
+        "3",
+        "--after",
+        "2",
+    ]);
+    let runs = r["runs"].as_array().expect("runs");
+    let names: Vec<&str> = runs
+        .iter()
+        .map(|run| run["plumtree"]["name"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        names,
+        ["single sender", "random senders", "bursts", "fail 40%"]
+    );
+    for run in runs {
+        let p = &run["plumtree"];
+        let name = &p["name"];
+        assert!((num(&p["reliability_min"]) - 1.0).abs() < 1e-9, "{name}");
+        assert!(
+            (num(&p["reliability_min_during"]) - 1.0).abs() < 1e-9,
+            "{name}"
+        );
+        assert_eq!(p["double_deliveries"], 0, "{name}");
+        assert!(num(&run["flood"]["rmr_mean"]) > 1.0, "{name}");
+        assert!(num(&run["ldh_ratio"]) >= 1.0, "{name}");
+    }
+    assert!(num(&runs[0]["plumtree"]["rmr_after_warmup"]).abs() < 1e-9);
+    assert!(num(&runs[1]["plumtree"]["rmr_after_warmup"]) <= 0.05);
+}
+
+#[test]
 fn merkle_finds_the_exact_difference_with_every_method() {
     let r = json(&[
         "merkle",
