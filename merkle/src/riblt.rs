@@ -510,6 +510,14 @@ impl Decoder {
     /// returns how many symbols held none (0: a lower bound; the more, the surer).
     #[must_use]
     pub fn estimate_keys(&self) -> Option<(f64, usize)> {
+        self.estimate_keys_at(0.0)
+    }
+
+    /// As [`estimate_keys`](Decoder::estimate_keys), `sigmas` standard deviations low:
+    /// `d` solved for `count + sigmas·√count` expected symbols free of differing keys
+    /// (the count is about Poisson), a cautious figure when few such symbols back it.
+    #[must_use]
+    pub fn estimate_keys_at(&self, sigmas: f64) -> Option<(f64, usize)> {
         let m = self.symbols.len();
         let lo = (m / 4).max(1);
         if lo >= m {
@@ -527,7 +535,8 @@ impl Decoder {
         if count >= cells.len() {
             return Some((0.0, count));
         }
-        let target = (count as f64).max(1.0);
+        let n = count as f64;
+        let target = (n + sigmas * n.sqrt()).max(1.0);
         let expected_empty = |d: f64| cells.iter().map(|c| (-d * c.0).exp()).sum::<f64>();
         let (mut a, mut b) = (0.0f64, 1.0f64);
         while expected_empty(b) > target && b < 1e12 {

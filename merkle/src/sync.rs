@@ -697,7 +697,10 @@ where
                 self.collect(level, &nodes);
                 let hash = self.set_hash(level, &nodes).to_le_bytes();
                 let mut encoder = Box::new(Encoder::new(&self.items, key.1));
-                let est = planner::estimate_differences(c.compared, c.differing);
+                // The counts differ by at least the keys one side lacks: a free lower
+                // bound on the difference (all the Riblt method has).
+                let counts = (self.replica.len() as u64).abs_diff(s.remote_count) as f64;
+                let est = planner::estimate_differences(c.compared, c.differing).max(counts);
                 let first = planner::first_batch(est, self.config.max_symbols());
                 let symbols = produce(&mut encoder, first);
                 s.report.symbols += first;
