@@ -19,7 +19,7 @@
 //!   decodes, about 1.35 symbols per differing key whatever the set size. Symbols are
 //!   keyed by the key alone and sum in GF(2^64) ([`gf`]), so a key held in two versions
 //!   is one difference, and a symbol is 16 bytes (two 8-byte sums; an 8-bit checksum
-//!   before index 1,024, the decoder undoing the false peels that its absence allows after);
+//!   before index 256, the decoder undoing the false peels that its absence allows after);
 //!   the side that decoded names the other's items by rank ([`ranks`]).
 //! * **The planner** ([`planner`]): tree descent, RIBLT over the whole set or RIBLT over
 //!   the differing subtrees, chosen from the estimate each level comparison gives, so that

@@ -132,9 +132,8 @@ pub enum Step {
         /// against it. In the first batch only.
         hash: Option<[u8; 8]>,
         /// The symbols `start..`, back to back
-        /// ([`encode_symbols`](crate::riblt::encode_symbols)): 24 bytes for symbol 0, 18
-        /// below index [`WIDE_CELLS`](crate::riblt::WIDE_CELLS), 17 below
-        /// [`BARE_CELLS`](crate::riblt::BARE_CELLS), 16 after.
+        /// ([`encode_symbols`](crate::riblt::encode_symbols)): 24 bytes for symbol 0, 17
+        /// below index [`BARE_CELLS`](crate::riblt::BARE_CELLS), 16 after.
         symbols: Bytes,
     },
     /// The decoder wants symbols up to (excluding) `upto`.
@@ -294,8 +293,8 @@ mod tests {
         let s = Step::More { upto: 5 };
         assert_eq!(postcard::to_allocvec(&s).unwrap(), [4, 5]);
         // A first batch of two symbols: variant, level, empty bitmap, start, hash, then
-        // a length-prefixed string of 24 + 18 bytes (symbol 0 carries a 64-bit checksum,
-        // symbols 1..64 16 bits).
+        // a length-prefixed string of 24 + 17 bytes (symbol 0 carries a 64-bit checksum,
+        // symbols 1..256 8 bits).
         let sym = crate::riblt::Symbol {
             sum: 1,
             weighted: 2,
@@ -310,7 +309,7 @@ mod tests {
         };
         let b = postcard::to_allocvec(&batch).unwrap();
         assert_eq!(b[..13], [3, 1, 0, 0, 1, 9, 9, 9, 9, 9, 9, 9, 9]);
-        assert_eq!(b[13], 42);
+        assert_eq!(b[13], 41);
         assert_eq!(
             b[14..38],
             [
@@ -318,13 +317,13 @@ mod tests {
             ]
         );
         assert_eq!(
-            b[38..56],
-            [1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3, 0]
+            b[38..55],
+            [1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3]
         );
-        assert_eq!(b.len(), 56);
-        // Past index 64 a symbol is 17 bytes (an 8-bit checksum), past 1024 16 (none).
-        assert_eq!(crate::riblt::encode_symbols(64, &[sym]).len(), 17);
-        assert_eq!(crate::riblt::encode_symbols(1024, &[sym]).len(), 16);
+        assert_eq!(b.len(), 55);
+        // Up to index 255 a symbol is 17 bytes (an 8-bit checksum), past it 16 (none).
+        assert_eq!(crate::riblt::encode_symbols(255, &[sym]).len(), 17);
+        assert_eq!(crate::riblt::encode_symbols(256, &[sym]).len(), 16);
         // `Done` naming ranks 1 and 2 of the receiver's items as gone, nothing else.
         let done = Step::Done {
             gone: crate::ranks::Ranks::encode(&[1, 2]),

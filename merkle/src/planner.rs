@@ -62,7 +62,7 @@ pub enum Next {
 }
 
 /// Bytes of one coded symbol on the wire, on average: two 8-byte sums, and a checksum of
-/// 8 bits below index 1,024, none after (16 bits below 64, 64 bits for symbol 0).
+/// 8 bits below index 256, none after (64 bits for symbol 0).
 pub const SYMBOL_BYTES: f64 = 16.5;
 /// Bytes of one item in a list.
 pub const ITEM_BYTES: f64 = 16.0;

@@ -130,15 +130,15 @@ fn symbols_per_difference_is_near_the_papers_figure() {
 }
 
 #[test]
-fn wire_form_round_trips_with_wide_then_narrow_checksums() {
+fn wire_form_round_trips_with_narrow_then_no_checksums() {
     let mut enc = Encoder::new(&items(0..300, 3), SALT);
     let mut buf = Vec::new();
     enc.produce(100, &mut buf);
     let bytes = encode_symbols(0, &buf);
-    assert_eq!(bytes.len(), 24 + 63 * 18 + 36 * 17);
+    assert_eq!(bytes.len(), 24 + 99 * 17);
     assert_eq!(decode_symbols(0, &bytes, 1000), Some(buf.clone()));
-    assert_eq!(symbol_bytes(1023), 17);
-    assert_eq!(symbol_bytes(1024), 16);
+    assert_eq!(symbol_bytes(255), 17);
+    assert_eq!(symbol_bytes(256), 16);
     // A later batch starts narrow.
     let tail = encode_symbols(64, &buf[64..]);
     assert_eq!(tail.len(), 36 * 17);
@@ -219,7 +219,7 @@ fn a_large_difference_decodes_exactly() {
         enc.produce(29_000, &mut buf);
         dec.add(&buf).unwrap();
         assert!(dec.is_decoded(), "salt {salt}");
-        // Past symbol 1024 only the index test guards: false peels happen, and are undone.
+        // Past symbol 256 only the index test guards: false peels happen, and are undone.
         assert!(dec.unpeeled() > 0, "salt {salt}");
         assert_eq!(sorted(&dec.remote_only()), sorted(&a_only));
         assert_eq!(sorted(&dec.local_only()), sorted(&b_only));
@@ -274,15 +274,16 @@ fn a_false_peel_is_undone_and_the_decode_stays_exact() {
     assert!(dec.local_only().is_empty());
 }
 
-/// Every decode exact over many salts, false peels (frequent past symbol 1024) all
+/// Every decode exact over many salts, false peels (frequent past symbol 256) all
 /// undone, and the symbols each differing key needs. Slow in debug builds: run with
 /// `cargo test --release -p epidemic-merkle --lib decode_sweep -- --ignored --nocapture`
-/// (measured: 1.44, 1.38 and 1.36 symbols per key at d = 100, 1,000, 20,000; ~70 undone
-/// peels per decode at 20,000, none failed).
+/// (measured: 1.69, 1.57, 1.44, 1.39 and 1.37 symbols per key at d = 10, 30, 100, 1,000,
+/// 20,000; 0.3, 13 and 227 undone peels per decode at 100, 1,000 and 20,000, none
+/// failed).
 #[test]
 #[ignore = "a measurement: a minute in debug builds"]
 fn decode_sweep() {
-    for &d in &[100u64, 1000, 20_000] {
+    for &d in &[10u64, 30, 100, 1000, 20_000] {
         let (mut used_total, mut unpeel_total) = (0usize, 0usize);
         let runs = if d > 10_000 { 60 } else { 200 };
         for salt in 0..runs {
@@ -327,6 +328,6 @@ fn decode_sweep() {
             "d {d}: {per_key:.3} symbols per key, {:.1} undone peels per decode",
             unpeel_total as f64 / runs as f64
         );
-        assert!(per_key < 1.5, "{per_key}");
+        assert!(d < 100 || per_key < 1.5, "{per_key}");
     }
 }
