@@ -49,8 +49,11 @@ pub struct Config {
     /// Planner: bytes one more round trip is worth. Default 1,000 (a LAN round trip of
     /// ~0.1 ms at ~100 Mb/s).
     pub round_trip_cost_bytes: f64,
-    /// Each request for more symbols asks for this factor of those received (doubling
-    /// instead while nothing has peeled). Default 1.5.
+    /// While no symbol received has shown itself free of differing keys (the difference
+    /// may be far larger than the symbols so far), a request for more asks at least this
+    /// factor of those received. Default 2: each step at most doubles the bytes sent, so an
+    /// overshoot past the need stays under 2x; 3 saves a step or two at large `d` but
+    /// overshot at d = 100 (stream 1.91x of the ideal instead of 1.83x, 10^5 keys).
     pub riblt_growth: f64,
 }
 
@@ -69,7 +72,7 @@ impl Default for Config {
             riblt_item_budget: 1 << 20,
             item_cost_bytes: 0.05,
             round_trip_cost_bytes: 1_000.0,
-            riblt_growth: 1.5,
+            riblt_growth: 2.0,
         }
     }
 }

@@ -17,9 +17,6 @@ use crate::riblt::{Decoder, Encoder, decode_symbols, encode_symbols};
 use crate::session::{Finish, Phase, Session};
 use crate::store::{Item, Store};
 
-/// Growth of a request while no symbol has shown itself free of differing keys.
-const LADDER: u64 = 2;
-
 /// The fields of a received `Done`.
 pub(super) struct Done<'a> {
     pub(super) gone: &'a Ranks,
@@ -151,22 +148,24 @@ where
     /// (`d̂` within ~10%), it asks for the median need of `d̂` keys
     /// ([`planner::median_symbols`]: 1.46 a key at 100, 1.37 at 1,000); on weaker
     /// evidence the same for an estimate one standard deviation low, at most half as many
-    /// again as so far (at d = 100 a bolder step overshot by ~25 symbols); when none (the sender's guess was low), at least [`LADDER`] times as
-    /// many, more if the lower bound says so. Past the estimate it adds `√m` symbols at a
-    /// time (the need spreads ±10% at `d` = 100, ±3% at 1,000, so one step usually
-    /// finishes).
+    /// again as so far (at d = 100 a bolder step overshot by ~25 symbols); when none (the
+    /// sender's guess was low), at least [`riblt_growth`](crate::Config::riblt_growth) times as many, more if
+    /// the lower bound says so. Past the estimate it adds `√m` symbols at a time (the need
+    /// spreads ±10% at `d` = 100, ±3% at 1,000, so one step usually finishes).
     fn next_request(&self, decoder: &Decoder) -> u64 {
         let got = decoder.received() as u64;
         let creep = got + (got as f64).sqrt().ceil().max(4.0) as u64;
         let want = |d: f64| (planner::median_symbols(d) + 4.0).ceil() as u64;
+        // `validate` keeps the growth in (1, 16]; the product saturates.
+        let ladder = (got as f64 * self.config.riblt_growth).ceil() as u64;
         let upto = match decoder.estimate_keys() {
             Some((d, n)) if n >= 16 => want(d).max(creep),
             Some((_, n)) if n > 0 => {
                 let d = decoder.estimate_keys_at(1.0).map_or(0.0, |e| e.0);
                 want(d).min(got + got / 2).max(creep)
             }
-            Some((lower, _)) => want(lower).max(got.saturating_mul(LADDER)),
-            None => got.saturating_mul(LADDER).max(got + 4),
+            Some((lower, _)) => want(lower).max(ladder),
+            None => ladder.max(got + 4),
         };
         upto.min(self.config.max_symbols())
     }
