@@ -31,6 +31,13 @@ pub(crate) struct SwimArgs {
     /// Delay every message to member 1 by this many ms from the faults on (a slow node).
     #[arg(long, default_value_t = 0.0)]
     slow_ms: f64,
+    /// Seconds from the end of the join (everyone knows everyone) to the faults and the
+    /// start of the observation window, so the join's dissemination tail can drain first.
+    #[arg(long, default_value_t = 5.0)]
+    settle_secs: f64,
+    /// Overrides the preset's broadcast queue bound (max_queue; LAN: 4,096).
+    #[arg(long)]
+    max_queue: Option<usize>,
     /// Seconds observed after the faults.
     #[arg(long, default_value_t = 300.0)]
     observe_secs: f64,
@@ -67,9 +74,13 @@ pub(crate) fn run(g: &Global, args: &SwimArgs) -> Result<(), String> {
         return Err(format!("--kill must be in [0, 1], got {}", args.kill));
     }
     if !(0.0..=86_400.0).contains(&args.observe_secs)
+        || !(0.0..=86_400.0).contains(&args.settle_secs)
         || !(0.0..=3_600_000.0).contains(&args.slow_ms)
     {
-        return Err("--observe-secs must be in [0, 86400] and --slow-ms in [0, 3600000]".into());
+        return Err(
+            "--observe-secs and --settle-secs must be in [0, 86400], --slow-ms in [0, 3600000]"
+                .into(),
+        );
     }
     if args.nodes.iter().any(|&n| n == 0 || n > 100_000) {
         return Err("--nodes must be in [1, 100000]".into());
@@ -86,6 +97,9 @@ pub(crate) fn run(g: &Global, args: &SwimArgs) -> Result<(), String> {
             for &guard in guards {
                 let mut config = base.clone();
                 config.lifeguard = if guard { Lifeguard::ON } else { Lifeguard::OFF };
+                if let Some(q) = args.max_queue {
+                    config.max_queue = q;
+                }
                 let mut run_link = link.clone();
                 if let Some(l) = loss {
                     if !(0.0..=1.0).contains(&l) {
@@ -107,6 +121,7 @@ pub(crate) fn run(g: &Global, args: &SwimArgs) -> Result<(), String> {
                     join_limit: Duration::from_secs(600),
                     kill: args.kill,
                     slow: (args.slow_ms > 0.0).then(|| Duration::from_secs_f64(args.slow_ms / 1e3)),
+                    settle: Duration::from_secs_f64(args.settle_secs),
                     observe: Duration::from_secs_f64(args.observe_secs),
                     seed: g.seed,
                     aligned_kills: args.aligned_kills,
