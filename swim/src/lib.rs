@@ -5,7 +5,12 @@
 //! extensions production systems rely on, after HashiCorp memberlist and foca:
 //!
 //! * **Probing** one member per protocol period in randomized round-robin order, then
-//!   ping-req through k helpers, who nack when the target stays silent.
+//!   ping-req through k helpers, who nack when the target stays silent for the time the
+//!   ping-req gives them: 80% of what is left of the requester's period (Lifeguard's
+//!   footnote 5), so a dead target's nacks arrive before the requester judges its probe and
+//!   its local health is not wrongly worsened (memberlist's helper nacks after its own
+//!   probe timeout, which with the LAN preset lands at or after the end of the requester's
+//!   period; swift-cluster-membership fixed the same in its issue 6).
 //! * **Suspicion** with incarnation numbers, refutation, Dead and Left tombstones kept for
 //!   [`Config::dead_retention`] (rules below).
 //! * **Dissemination** piggybacked on every probe message and on periodic gossip, each

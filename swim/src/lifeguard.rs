@@ -38,6 +38,18 @@ impl Awareness {
     }
 }
 
+/// Share of the time a prober has left before it judges its probe that a ping-req helper
+/// may wait for the target before it nacks: the Lifeguard paper's 80% (footnote 5), which
+/// leaves the other 20% for the ping-req and the nack to travel.
+const NACK_SHARE_PERCENT: u128 = 80;
+
+/// The nack wait a prober puts in its ping-reqs when `left` remains before it judges the
+/// probe, in milliseconds (at least 1: 0 would mean "no nack").
+pub(crate) fn nack_wait_ms(left: Duration) -> u32 {
+    let ms = left.as_millis() * NACK_SHARE_PERCENT / 100;
+    u32::try_from(ms).unwrap_or(u32::MAX).max(1)
+}
+
 /// `⌈log10(n + 1)⌉`-style scale memberlist uses: `max(1, log10(max(1, n)))`.
 fn node_scale(n: usize) -> f64 {
     (n.max(1) as f64).log10().max(1.0)

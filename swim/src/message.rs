@@ -136,11 +136,16 @@ pub enum Message<A> {
         seq: u32,
         /// The member to probe.
         target: A,
+        /// How long the helper may wait for the target's ack before it nacks, in
+        /// milliseconds; 0 asks for no nack. The requester sets it to a share of the time
+        /// left before it judges its probe, so the nack arrives while it still counts
+        /// (Lifeguard, footnote 5; a helper's own probe timeout would nack too late).
+        nack_ms: u32,
         /// Piggybacked updates.
         updates: Vec<Update<A>>,
     },
-    /// A helper heard nothing from the target within its probe timeout (Lifeguard): the
-    /// requester can tell its own slowness from the target's failure.
+    /// A helper heard nothing from the target within the time the ping-req gave it
+    /// (Lifeguard): the requester can tell its own slowness from the target's failure.
     Nack {
         /// The requester's probe sequence number.
         seq: u32,
@@ -209,7 +214,7 @@ impl<A> Message<A> {
 
 impl<A: Address + Serialize + DeserializeOwned> Envelope for Message<A> {
     const PROTOCOL: u8 = protocol_id::SWIM;
-    const VERSION: u8 = 1;
+    const VERSION: u8 = 2;
 }
 
 #[cfg(test)]
@@ -230,7 +235,7 @@ mod tests {
         };
         assert_eq!(
             codec::encode(&ping).unwrap(),
-            [1, 1, 0, 0xAC, 0x02, 7, 1, 1, 7, 2, 1]
+            [1, 2, 0, 0xAC, 0x02, 7, 1, 1, 7, 2, 1]
         );
         let pp: Message<u64> = Message::PushPull {
             seq: 1,
@@ -246,8 +251,15 @@ mod tests {
         };
         assert_eq!(
             codec::encode(&pp).unwrap(),
-            [1, 1, 5, 1, 1, 0, 1, 1, 3, 0, 2, 0]
+            [1, 2, 5, 1, 1, 0, 1, 1, 3, 0, 2, 0]
         );
+        let req: Message<u64> = Message::PingReq {
+            seq: 3,
+            target: 7,
+            nack_ms: 400,
+            updates: vec![],
+        };
+        assert_eq!(codec::encode(&req).unwrap(), [1, 2, 2, 3, 7, 0x90, 0x03, 0]);
     }
 
     #[test]
@@ -257,7 +269,7 @@ mod tests {
             Err(DecodeError::Truncated)
         );
         assert_eq!(
-            codec::decode::<Message<u64>>(&[1, 1, 9]),
+            codec::decode::<Message<u64>>(&[1, 2, 9]),
             Err(DecodeError::Malformed)
         );
         assert!(matches!(

@@ -1,12 +1,13 @@
 //! Probing: one member per protocol period in randomized round-robin order, a direct ping,
 //! then ping-req through k helpers, then suspicion; and the helper's side (relay, nack).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rand::{Rng, RngExt};
 
 use crate::Address;
 use crate::event::{Bound, Event};
+use crate::lifeguard::nack_wait_ms;
 use crate::message::{Message, State, Update};
 use crate::swim::{Probe, Relay, Swim, Tick, Timer};
 
@@ -116,7 +117,10 @@ impl<A: Address, R: Rng> Swim<A, R> {
     }
 
     /// No direct ack in time: ask `indirect_checks` alive members to probe the target.
-    pub(crate) fn send_ping_reqs(&mut self, _now: Instant) {
+    /// With Lifeguard's nacks on, each ping-req gives its helper 80% of the time left before
+    /// the period ends (when we judge the probe) to hear from the target, so the nacks of a
+    /// dead target's helpers arrive in time to count.
+    pub(crate) fn send_ping_reqs(&mut self, now: Instant) {
         let Some(p) = self.probe.as_ref().filter(|p| !p.acked && !p.indirect_sent) else {
             return;
         };
@@ -126,6 +130,12 @@ impl<A: Address, R: Rng> Swim<A, R> {
         });
         let expected = if self.config.lifeguard.nack {
             u32::try_from(helpers.len()).unwrap_or(u32::MAX)
+        } else {
+            0
+        };
+        let nack_ms = if expected > 0 {
+            let judged = self.ticks.get(Tick::Probe).unwrap_or(now);
+            nack_wait_ms(judged.saturating_duration_since(now))
         } else {
             0
         };
@@ -140,6 +150,7 @@ impl<A: Address, R: Rng> Swim<A, R> {
                 Message::PingReq {
                     seq,
                     target: target.clone(),
+                    nack_ms,
                     updates: Vec::new(),
                 },
             );
@@ -213,7 +224,12 @@ impl<A: Address, R: Rng> Swim<A, R> {
         }
     }
 
-    pub(crate) fn on_ping_req(&mut self, now: Instant, from: A, seq: u32, target: A) {
+    /// A ping-req: ping the target for `from` and relay its ack; with nacks on and a
+    /// nonzero `nack_ms`, nack `from` if the target is silent that long. The wait is capped
+    /// at the longest period a requester can have (its interval at the maximum local health
+    /// multiplier), and the relay lives until the nack or one probe interval, whichever is
+    /// later, so a late ack is still relayed.
+    pub(crate) fn on_ping_req(&mut self, now: Instant, from: A, seq: u32, target: A, nack_ms: u32) {
         if target == self.me {
             self.send(
                 from,
@@ -232,12 +248,17 @@ impl<A: Address, R: Rng> Swim<A, R> {
             return;
         }
         let relay_seq = self.next_seq();
-        let nack = self.config.lifeguard.nack.then(|| {
-            self.timers
-                .insert(now + self.config.probe_timeout, Timer::RelayNack(relay_seq))
+        let longest = self
+            .config
+            .probe_interval
+            .saturating_mul(self.config.awareness_max_multiplier);
+        let wait = (self.config.lifeguard.nack && nack_ms > 0)
+            .then(|| Duration::from_millis(u64::from(nack_ms)).min(longest));
+        let nack = wait.map(|w| self.timers.insert(now + w, Timer::RelayNack(relay_seq)));
+        let life = wait.map_or(self.config.probe_interval, |w| {
+            w.max(self.config.probe_interval)
         });
-        self.timers
-            .insert(now + self.config.probe_interval, Timer::RelayEnd(relay_seq));
+        self.timers.insert(now + life, Timer::RelayEnd(relay_seq));
         self.relays.insert(
             relay_seq,
             Relay {

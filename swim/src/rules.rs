@@ -377,6 +377,8 @@ impl<A: Address, R: Rng> Swim<A, R> {
                             Message::PingReq {
                                 seq,
                                 target: member.clone(),
+                                // Not our probe: a nack would count for nothing.
+                                nack_ms: 0,
                                 updates,
                             },
                         );

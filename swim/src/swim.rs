@@ -803,10 +803,11 @@ impl<A: Address, R: Rng> Machine for Swim<A, R> {
             Message::PingReq {
                 seq,
                 target,
+                nack_ms,
                 updates,
             } => {
                 self.apply_all(now, &from, updates);
-                self.on_ping_req(now, from.clone(), seq, target);
+                self.on_ping_req(now, from.clone(), seq, target, nack_ms);
             }
             Message::Nack { seq, updates } => {
                 self.apply_all(now, &from, updates);

@@ -11,6 +11,8 @@ use rand_chacha::rand_core::SeedableRng;
 use crate::lifeguard::{suspicion_min, suspicion_timeout};
 use crate::{Bound, Config, Event, Message, State, Swim, Update};
 
+mod nack;
+
 type Node = Swim<u64, ChaCha8Rng>;
 type Sent = Vec<(u64, Message<u64>)>;
 
@@ -561,57 +563,6 @@ fn updates_are_packed_up_to_the_packet_size_envelope_included() {
 }
 
 #[test]
-fn ping_req_is_relayed_and_nacked() {
-    let (mut s, now) = with_members(3, quiet());
-    s.handle_message(
-        now,
-        1,
-        Message::PingReq {
-            seq: 40,
-            target: 2,
-            updates: vec![],
-        },
-    );
-    let (sent, _) = drain(&mut s);
-    let Message::Ping {
-        seq: relay,
-        target: 2,
-        ..
-    } = sent[0].1
-    else {
-        panic!("{sent:?}")
-    };
-    assert_eq!(sent[0].0, 2);
-    s.handle_message(
-        now,
-        2,
-        Message::Ack {
-            seq: relay,
-            updates: vec![],
-        },
-    );
-    let (sent, _) = drain(&mut s);
-    assert!(matches!(sent[..], [(1, Message::Ack { seq: 40, .. })]));
-    // A second ping-req that gets no answer is nacked after the probe timeout.
-    s.handle_message(
-        now,
-        1,
-        Message::PingReq {
-            seq: 41,
-            target: 3,
-            updates: vec![],
-        },
-    );
-    drain(&mut s);
-    s.handle_timeout(now + Duration::from_millis(500));
-    let (sent, _) = drain(&mut s);
-    assert!(
-        sent.iter()
-            .any(|(to, m)| *to == 1 && matches!(m, Message::Nack { seq: 41, .. }))
-    );
-}
-
-#[test]
 fn hostile_messages_are_dropped_and_counted() {
     let (mut s, now) = with_members(2, quiet());
     s.handle_message(
@@ -1069,6 +1020,7 @@ fn an_outdated_suspicion_of_a_third_member_is_answered_with_its_refutation() {
         Message::PingReq {
             seq: 4,
             target: 1,
+            nack_ms: 0,
             updates: vec![Update::Dead {
                 member: 2,
                 incarnation: 0,
