@@ -250,6 +250,8 @@ pub struct SwimReport {
     pub bytes_per_member_sec: f64,
     /// Messages per kind during observation, per member per period.
     pub kinds: BTreeMap<&'static str, f64>,
+    /// Bytes per kind during observation, per member per period.
+    pub kind_bytes: BTreeMap<&'static str, f64>,
     /// Simulator CPU microseconds per member per period during observation.
     pub cpu_us_per_member_period: Option<f64>,
     /// Largest member table seen at the end (tombstones included).
@@ -419,10 +421,14 @@ pub fn run(s: &SwimScenario) -> Result<SwimReport, String> {
     let live = (n - kill).max(1) as f64;
     let periods = s.observe.as_secs_f64() / period;
     let per = |x: u64| x as f64 / live / periods.max(1e-9);
-    let mut kinds = BTreeMap::new();
+    let (mut kinds, mut kind_bytes) = (BTreeMap::new(), BTreeMap::new());
     for k in &after.kinds {
-        let prev = before.kind(k.kind).map_or(0, |p| p.sent.messages);
-        kinds.insert(k.kind, per(k.sent.messages - prev));
+        let prev = before.kind(k.kind).map(|p| p.sent);
+        kinds.insert(
+            k.kind,
+            per(k.sent.messages - prev.map_or(0, |p| p.messages)),
+        );
+        kind_bytes.insert(k.kind, per(k.sent.bytes - prev.map_or(0, |p| p.bytes)));
     }
     let msgs = after.sent.messages - before.sent.messages;
     let bytes = after.sent.bytes - before.sent.bytes;
@@ -533,6 +539,7 @@ pub fn run(s: &SwimScenario) -> Result<SwimReport, String> {
         msgs_per_member_sec: per(msgs) / period,
         bytes_per_member_sec: per(bytes) / period,
         kinds,
+        kind_bytes,
         cpu_us_per_member_period: cpu.map(|c| c * 1e6 / live / periods.max(1e-9)),
         max_table,
         heap_per_pair_after_join,

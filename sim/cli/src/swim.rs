@@ -296,6 +296,14 @@ fn report_table(r: &SwimReport) -> String {
                     .join(", "),
             ),
             (
+                "  per kind (bytes/member/period)",
+                r.kind_bytes
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v:.1}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            (
                 "CPU / member / period",
                 opt(r.cpu_us_per_member_period, "µs (simulator included)"),
             ),
