@@ -531,12 +531,7 @@ pub fn failure(s: &Scenario, percent: u32) -> Result<FailureReport, SimError> {
     }
     let reliability = reliability.unwrap_or_else(|| delivered_share(&sim));
     let (g, _) = active_graph(&sim);
-    let isolated = g
-        .undirected()
-        .in_degrees()
-        .iter()
-        .filter(|&&d| d == 0)
-        .count();
+    let isolated = g.isolated();
     let cap = s.config.active_capacity;
     let full = sim
         .nodes()

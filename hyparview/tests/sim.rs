@@ -225,12 +225,7 @@ fn random_fault_plans_leave_one_overlay_once_the_faults_stop() {
         sim.run_until(calm + round * 30)
             .map_err(|e| e.to_string())?;
         let (g, _) = active_graph(&sim);
-        let isolated = g
-            .undirected()
-            .in_degrees()
-            .iter()
-            .filter(|&&d| d == 0)
-            .count();
+        let isolated = g.isolated();
         if g.components().len() != 1 || isolated != 0 {
             return Err(format!(
                 "{} components, {isolated} isolated after {} faults",
@@ -277,12 +272,7 @@ fn crashed_nodes_that_restart_rejoin_the_overlay() {
         plan.apply(&mut sim, &peers).map_err(|e| e.to_string())?;
         sim.run_until(t + round * 40).map_err(|e| e.to_string())?;
         let (g, _) = active_graph(&sim);
-        let isolated = g
-            .undirected()
-            .in_degrees()
-            .iter()
-            .filter(|&&d| d == 0)
-            .count();
+        let isolated = g.isolated();
         if g.components().len() != 1 || isolated != 0 {
             return Err(format!(
                 "{} components, {isolated} isolated",

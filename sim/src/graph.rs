@@ -122,6 +122,15 @@ impl Graph {
         h
     }
 
+    /// Nodes with no edge in either direction: cut off from the overlay.
+    #[must_use]
+    pub fn isolated(&self) -> usize {
+        let d = self.in_degrees();
+        (0..self.out.len())
+            .filter(|&a| d[a] == 0 && self.out[a].is_empty())
+            .count()
+    }
+
     /// The undirected version: `a – b` when either direction exists.
     #[must_use]
     pub fn undirected(&self) -> Self {
@@ -291,6 +300,8 @@ mod tests {
         // b → c and d → e lack their reverse.
         assert_eq!(g.asymmetric_edges(), [(1, 2), (3, 4)]);
         assert_eq!(g.components(), [vec![0, 1, 2], vec![3, 4], vec![5]]);
+        // c and e have an edge only towards them: not isolated; x has none.
+        assert_eq!(g.isolated(), 1);
         assert_eq!(
             g.hops_from(0),
             [Some(0), Some(1), Some(2), None, None, None]
