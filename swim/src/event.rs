@@ -129,6 +129,9 @@ pub struct Stats {
     pub downs: u64,
     /// Push-pull exchanges started.
     pub push_pulls: u64,
+    /// Push-pull digests received that matched our own table: exchanges that cost one
+    /// datagram instead of two full states.
+    pub push_pulls_in_sync: u64,
     /// Updates received.
     pub updates_received: u64,
     /// Updates ignored as stale by the precedence rules.

@@ -24,7 +24,9 @@
 //!   last-chance ping carrying the suspicion, whose ack brings the refutation back if the
 //!   member lives (one period more before Down; a confirmed suspicion is believed at once).
 //! * **Life cycle**: join through seeds with retry, periodic push-pull of the full state,
-//!   graceful leave, and restart: a member is keyed by its address, so a restarted node
+//!   opened by a 16-byte digest of the table so that a converged group pays one datagram
+//!   per exchange instead of the whole table both ways (ours; memberlist always sends the
+//!   table, which is what made its cost grow with N), graceful leave, and restart: a member is keyed by its address, so a restarted node
 //!   (incarnation back to 0) finds its old entry suspected or dead in the first state it
 //!   receives and refutes it with a higher incarnation, replacing it. The table never
 //!   grows with restarts. (foca renews the identity instead; memberlist refutes, as here.)
@@ -66,7 +68,7 @@
 //! [`Swim`] does no I/O, reads no clock and owns its injected RNG: given the same inputs
 //! and seed it produces the same outputs. It implements [`epidemic_core::Machine`]; the
 //! driver (the simulator, or a UDP adapter) encodes each [`Message`] with
-//! `epidemic_core::codec` (envelope protocol id `SWIM`, version 1).
+//! `epidemic_core::codec` (envelope protocol id `SWIM`, version 2).
 //!
 //! # The run loop
 //!

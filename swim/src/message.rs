@@ -110,7 +110,8 @@ pub struct MemberState<A> {
     pub meta: Bytes,
 }
 
-/// The SWIM datagrams. Every variant but `PushPull` piggybacks membership updates.
+/// The SWIM datagrams. Every variant but `PushPull` and `PushPullDigest` piggybacks
+/// membership updates.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message<A> {
     /// A direct probe of `target` (which must be the receiver).
@@ -171,6 +172,17 @@ pub enum Message<A> {
         /// The members in this chunk (the sender itself included in chunk 0).
         members: Vec<MemberState<A>>,
     },
+    /// A periodic anti-entropy round that opens with a digest of the sender's whole table
+    /// (itself included) instead of the table. A receiver whose own digest is the same
+    /// sends nothing back; one whose digest differs starts a full push-pull with the
+    /// sender under the same `seq`, so both sides still end with each other's state.
+    PushPullDigest {
+        /// The exchange's sequence number (the full exchange it may start reuses it).
+        seq: u32,
+        /// XOR over every entry of the XXH3-128 of its canonical encoding: the same set
+        /// of (member, incarnation, state, metadata) gives the same digest in any order.
+        digest: [u8; 16],
+    },
 }
 
 impl<A> Message<A> {
@@ -184,6 +196,7 @@ impl<A> Message<A> {
             Message::Nack { .. } => "nack",
             Message::Gossip { .. } => "gossip",
             Message::PushPull { .. } => "push-pull",
+            Message::PushPullDigest { .. } => "push-pull-digest",
         }
     }
 
@@ -196,7 +209,7 @@ impl<A> Message<A> {
             | Message::PingReq { updates, .. }
             | Message::Nack { updates, .. }
             | Message::Gossip { updates } => updates,
-            Message::PushPull { .. } => &[],
+            Message::PushPull { .. } | Message::PushPullDigest { .. } => &[],
         }
     }
 
@@ -207,7 +220,7 @@ impl<A> Message<A> {
             | Message::PingReq { updates, .. }
             | Message::Nack { updates, .. }
             | Message::Gossip { updates } => Some(updates),
-            Message::PushPull { .. } => None,
+            Message::PushPull { .. } | Message::PushPullDigest { .. } => None,
         }
     }
 }
@@ -260,6 +273,13 @@ mod tests {
             updates: vec![],
         };
         assert_eq!(codec::encode(&req).unwrap(), [1, 2, 2, 3, 7, 0x90, 0x03, 0]);
+        let digest: Message<u64> = Message::PushPullDigest {
+            seq: 2,
+            digest: [0xAB; 16],
+        };
+        let mut want = vec![1, 2, 6, 2];
+        want.extend([0xAB; 16]);
+        assert_eq!(codec::encode(&digest).unwrap(), want);
     }
 
     #[test]

@@ -674,7 +674,7 @@ impl<A: Address, R: Rng> Swim<A, R> {
                 self.push_pull_seq = Some(seq);
                 for t in targets {
                     self.stats.push_pulls += 1;
-                    self.send_state(&t, seq, false);
+                    self.start_push_pull(&t, seq);
                 }
                 self.ticks
                     .set(Tick::PushPull, now + self.push_pull_interval());
@@ -820,6 +820,9 @@ impl<A: Address, R: Rng> Machine for Swim<A, R> {
                 members,
                 ..
             } => self.on_push_pull(now, &from, seq, reply, members),
+            Message::PushPullDigest { seq, digest } => {
+                self.on_push_pull_digest(&from, seq, digest);
+            }
         }
         let updates = self.take_corrections();
         if !updates.is_empty() {

@@ -304,3 +304,34 @@ fn heavy_loss_and_frequent_push_pull_cause_no_false_positive() {
         Ok(())
     });
 }
+
+/// In a converged group every periodic push-pull is one digest datagram: no full state
+/// crosses the network, and the cost per member per period is the probe's two messages
+/// plus one digest per push-pull interval, at 50 and at 200 members alike.
+#[test]
+fn a_converged_group_push_pulls_by_digest_alone() {
+    check_seeds(0..2, |seed| -> Result<(), String> {
+        let mut costs = Vec::new();
+        for nodes in [50, 200] {
+            let s = SwimScenario {
+                nodes,
+                kill: 0.0,
+                settle: Duration::from_secs(120),
+                // Two push-pull intervals at both sizes (60 s and 120 s, scaled).
+                observe: Duration::from_secs(240),
+                seed,
+                ..SwimScenario::default()
+            };
+            let r = scenario::run(&s)?;
+            let kind = |k: &str| r.kinds.get(k).copied().unwrap_or(0.0);
+            if kind("push-pull") != 0.0 || kind("push-pull-digest") <= 0.0 {
+                return Err(format!("N={nodes}: {:?}", r.kinds));
+            }
+            costs.push(r.msgs_per_member_period);
+        }
+        if costs.iter().any(|c| !(2.0..2.05).contains(c)) {
+            return Err(format!("messages per member per period {costs:?}"));
+        }
+        Ok(())
+    });
+}
