@@ -51,6 +51,11 @@ pub struct Config {
     pub probe_timeout: Duration,
     /// Helpers asked per indirect probe (the paper's k). memberlist: 3.
     pub indirect_checks: usize,
+    /// When the ping-reqs go out, also ping the target directly once more. memberlist's
+    /// TCP fallback ping (on unless `DisableTcpPings`), sent here as one more datagram: a
+    /// live target behind a lossy link then needs its first ping, the second ping and all
+    /// k indirect paths to fail before it is suspected. Ours: on.
+    pub fallback_ping: bool,
     /// λ: each update is sent λ·⌈log10(N+1)⌉ times. memberlist: 4.
     pub retransmit_mult: u32,
     /// Suspicion timeout minimum = mult · max(1, log10 N) · probe interval. memberlist: 4.
@@ -112,6 +117,7 @@ impl Config {
             probe_interval: Duration::from_secs(1),
             probe_timeout: Duration::from_millis(500),
             indirect_checks: 3,
+            fallback_ping: true,
             retransmit_mult: 4,
             suspicion_mult: 4,
             suspicion_max_timeout_mult: 6,
@@ -141,7 +147,6 @@ impl Config {
             probe_timeout: Duration::from_secs(3),
             suspicion_mult: 6,
             push_pull_interval: Duration::from_secs(60),
-            push_pull_digest: true,
             gossip_interval: Duration::from_millis(500),
             gossip_nodes: 4,
             dead_retention: Duration::from_secs(60),
@@ -159,7 +164,6 @@ impl Config {
             retransmit_mult: 2,
             suspicion_mult: 3,
             push_pull_interval: Duration::from_secs(15),
-            push_pull_digest: true,
             gossip_interval: Duration::from_millis(100),
             dead_retention: Duration::from_secs(15),
             ..Self::lan()

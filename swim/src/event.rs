@@ -117,6 +117,8 @@ pub struct Stats {
     pub probes_failed: u64,
     /// Ping-reqs sent.
     pub ping_reqs_sent: u64,
+    /// Second direct pings sent with the ping-reqs (`Config::fallback_ping`).
+    pub fallback_pings: u64,
     /// Nacks received for our probes.
     pub nacks_received: u64,
     /// Refutations of suspicions about ourselves.

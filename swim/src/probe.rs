@@ -116,7 +116,8 @@ impl<A: Address, R: Rng> Swim<A, R> {
         self.ping(target, seq);
     }
 
-    /// No direct ack in time: ask `indirect_checks` alive members to probe the target.
+    /// No direct ack in time: ask `indirect_checks` alive members to probe the target, and
+    /// ping it directly once more if `fallback_ping` is on (its ack answers the same seq).
     /// With Lifeguard's nacks on, each ping-req gives its helper 80% of the time left before
     /// the period ends (when we judge the probe) to hear from the target, so the nacks of a
     /// dead target's helpers arrive in time to count.
@@ -154,6 +155,10 @@ impl<A: Address, R: Rng> Swim<A, R> {
                     updates: Vec::new(),
                 },
             );
+        }
+        if self.config.fallback_ping {
+            self.stats.fallback_pings += 1;
+            self.ping(target, seq);
         }
     }
 

@@ -356,6 +356,51 @@ fn failed_probe_ping_req_nacks_and_local_health() {
     assert_eq!(s.health_score(), 1);
 }
 
+/// memberlist's TCP fallback ping, as a datagram: with the ping-reqs goes one more direct
+/// ping under the probe's seq, and its ack alone saves the target from suspicion.
+#[test]
+fn a_second_direct_ping_goes_with_the_ping_reqs_and_its_ack_counts() {
+    for fallback in [true, false] {
+        let config = Config {
+            fallback_ping: fallback,
+            ..quiet()
+        };
+        let (mut s, _) = with_members(5, config);
+        let (_, target, seq) = next_ping(&mut s);
+        let (at, sent, _) = step(&mut s);
+        let again: Vec<&Message<u64>> = sent
+            .iter()
+            .filter(|(to, m)| *to == target && matches!(m, Message::Ping { .. }))
+            .map(|(_, m)| m)
+            .collect();
+        if !fallback {
+            assert!(again.is_empty(), "{sent:?}");
+            assert_eq!(s.stats().fallback_pings, 0);
+            continue;
+        }
+        assert!(
+            matches!(again.as_slice(), [Message::Ping { seq: q, target: t, .. }] if *q == seq && *t == target),
+            "{sent:?}"
+        );
+        assert_eq!(s.stats().fallback_pings, 1);
+        s.handle_message(
+            at,
+            target,
+            Message::Ack {
+                seq,
+                updates: vec![],
+            },
+        );
+        let (_, _, ev) = step(&mut s);
+        assert!(
+            !ev.iter()
+                .any(|e| matches!(e, Event::MemberSuspected { .. })),
+            "{ev:?}"
+        );
+        assert_eq!(s.stats().probes_failed, 0);
+    }
+}
+
 #[test]
 fn a_probe_of_a_suspect_carries_the_suspicion() {
     let (mut s, now) = with_members(1, quiet());
