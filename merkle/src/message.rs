@@ -131,9 +131,10 @@ pub enum Step {
         /// tree's node hashes combined): the receiver checks its decoded difference
         /// against it. In the first batch only.
         hash: Option<[u8; 8]>,
-        /// The symbols `start..`, back to back
-        /// ([`encode_symbols`](crate::riblt::encode_symbols)): 24 bytes for symbol 0, 17
-        /// below index [`BARE_CELLS`](crate::riblt::BARE_CELLS), 16 after.
+        /// The symbols `start..` ([`encode_symbols`](crate::riblt::encode_symbols)): 16
+        /// bytes each, then their checksum bits packed
+        /// ([`check_bits`](crate::riblt::check_bits): 64 for symbol 0, 8 down to 1 for
+        /// 1..=165, none after).
         symbols: Bytes,
     },
     /// The decoder wants symbols up to (excluding) `upto`.
@@ -193,8 +194,9 @@ impl Step {
 
 impl Envelope for Message {
     const PROTOCOL: u8 = protocol_id::MERKLE;
-    /// Version 2: key-mapped GF(2^64) symbols as a byte string, `Done` by rank.
-    const VERSION: u8 = 2;
+    /// Version 3: key-mapped GF(2^64) symbols as a byte string (mapping `α = 5/8`,
+    /// checksum bits packed after the sums), `Done` by rank.
+    const VERSION: u8 = 3;
 }
 
 impl Message {
@@ -282,19 +284,19 @@ mod tests {
         });
         assert_eq!(
             codec::encode(&m).unwrap(),
-            [5, 2, 0, 1, 1, 2, 4, 0, 1, 2, 7, 8]
+            [5, 3, 0, 1, 1, 2, 4, 0, 1, 2, 7, 8]
         );
         let a = Message::Abort {
             session: 300,
             from_initiator: false,
             reason: AbortReason::Busy,
         };
-        assert_eq!(codec::encode(&a).unwrap(), [5, 2, 1, 0xAC, 2, 0, 1]);
+        assert_eq!(codec::encode(&a).unwrap(), [5, 3, 1, 0xAC, 2, 0, 1]);
         let s = Step::More { upto: 5 };
         assert_eq!(postcard::to_allocvec(&s).unwrap(), [4, 5]);
         // A first batch of two symbols: variant, level, empty bitmap, start, hash, then
-        // a length-prefixed string of 24 + 17 bytes (symbol 0 carries a 64-bit checksum,
-        // symbols 1..256 8 bits).
+        // a length-prefixed string of 2 × 16 bytes of sums and 9 bytes of checksum bits
+        // (64 for symbol 0, 8 for symbol 1).
         let sym = crate::riblt::Symbol {
             sum: 1,
             weighted: 2,
@@ -310,20 +312,17 @@ mod tests {
         let b = postcard::to_allocvec(&batch).unwrap();
         assert_eq!(b[..13], [3, 1, 0, 0, 1, 9, 9, 9, 9, 9, 9, 9, 9]);
         assert_eq!(b[13], 41);
-        assert_eq!(
-            b[14..38],
-            [
-                1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0
-            ]
-        );
-        assert_eq!(
-            b[38..55],
-            [1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3]
-        );
+        let pair = [1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(b[14..30], pair);
+        assert_eq!(b[30..46], pair);
+        assert_eq!(b[46..55], [3, 0, 0, 0, 0, 0, 0, 0, 3]);
         assert_eq!(b.len(), 55);
-        // Up to index 255 a symbol is 17 bytes (an 8-bit checksum), past it 16 (none).
-        assert_eq!(crate::riblt::encode_symbols(255, &[sym]).len(), 17);
-        assert_eq!(crate::riblt::encode_symbols(256, &[sym]).len(), 16);
+        // Symbol 13 carries 7 checksum bits (one byte), symbol 166 none.
+        assert_eq!(
+            crate::riblt::encode_symbols(13, &[sym]),
+            [pair.as_slice(), &[3]].concat()
+        );
+        assert_eq!(crate::riblt::encode_symbols(166, &[sym]), pair);
         // `Done` naming ranks 1 and 2 of the receiver's items as gone, nothing else.
         let done = Step::Done {
             gone: crate::ranks::Ranks::encode(&[1, 2]),

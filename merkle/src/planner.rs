@@ -10,7 +10,7 @@
 //! * **item lists** of the differing subtrees: `16` bytes per item under them (what the
 //!   anchors do at their leaves; best when nearly everything differs; the `Done` that
 //!   follows costs the same after lists or a sketch);
-//! * **a RIBLT sketch** of the items under them: about `1.37` coded symbols of 16-17 bytes
+//! * **a RIBLT sketch** of the items under them: about `1.35` coded symbols of ~16 bytes
 //!   per differing key (a key held in two versions is one difference), whatever the number
 //!   of items;
 //! * **descending** a level: `9` bytes per child of each differing node, one round trip,
@@ -61,26 +61,26 @@ pub enum Next {
     Riblt,
 }
 
-/// Bytes of one coded symbol on the wire, on average: two 8-byte sums, and a checksum of
-/// 8 bits below index 256, none after (64 bits for symbol 0).
-pub const SYMBOL_BYTES: f64 = 16.5;
+/// Bytes of one coded symbol on the wire, on average: two 8-byte sums, and 73 bytes of
+/// checksum bits over the first 166 symbols ([`crate::riblt::check_bits`]).
+pub const SYMBOL_BYTES: f64 = 16.3;
 /// Bytes of one item in a list.
 pub const ITEM_BYTES: f64 = 16.0;
 /// Bytes of one truncated node hash.
 pub const HASH_BYTES: f64 = 8.0;
 /// Symbols per differing key the planner budgets for (the paper: 1.35 at large
-/// differences, more at small ones; measured here 1.37 at 10^3 keys, 1.49 at 10^2).
-pub const SYMBOLS_PER_KEY: f64 = 1.37;
+/// differences, more at small ones; measured here 1.35 at 10^3 keys, 1.46 at 10^2).
+pub const SYMBOLS_PER_KEY: f64 = 1.35;
 
-/// The median number of coded symbols `d` differing keys need: `d·(1.35 + 1.1/√d)`,
-/// fitted to 60 decodes per point (median per key 1.70 at d = 10, 1.46 at 100, 1.40 at
-/// 300, 1.37 at 1,000; the spread is about ±10% at 100, ±3% at 1,000).
+/// The median number of coded symbols `d` differing keys need: `d·(1.31 + 1.3/√d)`,
+/// fitted to the medians of 400, 100 and 20 decodes (1.45 a key at d = 100, 1.355 at
+/// 1,000, 1.325 at 10,000; the spread is about ±10% at 100, ±3% at 1,000).
 #[must_use]
 pub fn median_symbols(d: f64) -> f64 {
     if d <= 0.0 {
         0.0
     } else {
-        d * (1.35 + 1.1 / d.sqrt())
+        d * (1.31 + 1.3 / d.sqrt())
     }
 }
 

@@ -4,7 +4,8 @@
 //!
 //! The sender turns its set into an endless stream of *coded symbols*. Item `(k, v)` is
 //! mapped to symbol 0 and then to a sparse random sequence of later indices in which index
-//! `i` appears with probability `1 / (1 + i/2)` (the paper's mapping), drawn from a PRNG
+//! `i` appears with probability about `1 / (1 + α·i)` (the paper's mapping family, with
+//! `α = 5/8` rather than the paper's `1/2`: see [`Mapping`]), drawn from a PRNG
 //! seeded by a hash of the key `k` only (and a per-session salt), so both sides map a key
 //! identically whatever its version. A symbol carries three sums over the items mapped to
 //! it, all XORs (addition in GF(2^64), so no counts and no signs):
@@ -14,8 +15,9 @@
 //! * `weighted = ⊕ k·v` (the key times the masked digest, a product in GF(2^64),
 //!   [`crate::gf`]),
 //! * `check = ⊕ h(k, v)`, a checksum of which symbol 0 carries 64 bits, symbols
-//!   `1..256` 8 and later ones none ([`check_mask`]): 16 bytes a symbol past the first
-//!   256 (the size of one item), 17 before, 24 for symbol 0.
+//!   `1..=12` 8, and later ones fewer and fewer down to none past index 165
+//!   ([`check_bits`]): 16 bytes a symbol (the size of one item) plus 73 bytes of checksums
+//!   over the whole first 166 symbols, packed as bits after each batch's sums.
 //!
 //! The receiver adds its own set's symbols, which cancels every common item and leaves the
 //! symmetric difference. A symbol left with one differing key `k` has
@@ -32,9 +34,8 @@
 //! large differences.
 //!
 //! A false peel (the garbage of a mixed symbol passing the checksum and the index test)
-//! is frequent past symbol 256, where only the index test (a garbage key maps to symbol
-//! `i` with probability `2/(i + 2)`) guards: about 230 per decode of 20,000 keys, 13 at
-//! 1,000, 0.3 at 100 (measured, `decode_sweep`). It heals: the garbage's contribution was XORed into its symbols, so
+//! is frequent past symbol 165, where only the index test (a garbage key maps to symbol
+//! `i` with probability about `1/(1 + α·i)`) guards (counts measured in `decode_sweep`). It heals: the garbage's contribution was XORed into its symbols, so
 //! once the true keys of the mixed symbol peel elsewhere, some symbol (symbol 0 at the
 //! latest, when all else is peeled) holds exactly the garbage again, and the decoder
 //! undoes the peel. A key is peeled again after one undo but not after two. Symbol 0 carries a 64-bit checksum: a false
@@ -62,31 +63,60 @@ const MAP_SEED: u64 = 0x7269_626c_745f_6d70;
 /// Seed of the digest mask.
 const DIGEST_SEED: u64 = 0x7269_626c_745f_6467;
 
-/// Symbols `1..BARE_CELLS` carry 8-bit checksums and later ones none (symbol 0 carries
-/// 64 bits): the first symbols hold the most keys and are examined most often while
-/// peeling; past `BARE_CELLS` a garbage key passes the index test alone with probability
-/// under 2^-7, and the decoder undoes such peels. (16-bit checksums below 64 and 8-bit
-/// ones up to 1,024 cost 70 bytes more at d = 100 for no fewer failures: none in 200
-/// decodes at each of d = 10, 30, 100 and 1,000 and 60 at 20,000 either way; ending the
-/// 8-bit ones at 256 rather than 1,024 costs 0.6% more symbols at d = 1,000 and saves
-/// 2.7% of the bytes; ending them at 64 costs 3%, more than it saves.)
-pub const BARE_CELLS: u64 = 256;
+/// The scale of the checksum schedule ([`check_bits`]).
+///
+/// Symbol `i` is examined while it still holds several keys about `d·p(i)` times in a
+/// decode of `d` keys (`p(i)` = [`hit_probability`], about `2/(i + 2)`), and a mixed
+/// symbol passes the index test with probability `p(i)` and a `b`-bit checksum with
+/// `2^-b`: about `4d·2^-b/(i + 2)²` false peels,
+/// each costing about one symbol (~128 bits) before it undoes itself. Minimising bits plus
+/// false peels gives `b = log2(c·d/(i + 2)²)`; this scale suits d of a few hundred
+/// (measured over 400 decodes at d = 100 and 100 at 1,000: scales of 20,000 to 200,000
+/// cost within 0.3% of one another at d = 1,000, the smaller ones 2% less at d = 100;
+/// the earlier schedule, 8 bits to index 255, cost 4% more at d = 100 and 0.6% at 1,000;
+/// none at all fails half the decodes at d = 100).
+pub const CHECK_SCALE: u64 = 56_000;
 
-/// The checksum bits symbol `index` carries. Symbol 0 holds every key: a false peel there
-/// would empty it and end the decode early, so it carries all 64.
+/// Indices past this carry no checksum (`(LAST_CHECKED + 3)²·2 > CHECK_SCALE`).
+pub const LAST_CHECKED: u64 = 165;
+
+/// The checksum bits symbol `index` carries: 64 for symbol 0 (it holds every key: a false
+/// peel there would empty it and end the decode early), then the largest `b ≤ 8` with
+/// `(index + 2)²·2^b ≤ CHECK_SCALE`: 8 bits to index 12, 1 bit at 117..=165, none after.
+#[must_use]
+pub fn check_bits(index: u64) -> u32 {
+    if index == 0 {
+        return 64;
+    }
+    if index > LAST_CHECKED {
+        return 0;
+    }
+    let sq = (index + 2) * (index + 2);
+    let mut b = 0;
+    while b < 8 && sq << (b + 1) <= CHECK_SCALE {
+        b += 1;
+    }
+    b
+}
+
+/// The mask of the checksum bits symbol `index` carries.
 #[must_use]
 pub fn check_mask(index: u64) -> u64 {
-    match index {
-        0 => u64::MAX,
-        i if i < BARE_CELLS => 0xFF,
-        _ => 0,
+    match check_bits(index) {
+        64 => u64::MAX,
+        b => (1u64 << b) - 1,
     }
 }
 
-/// Bytes of symbol `index` on the wire: two 8-byte sums and its checksum.
+/// Bytes of the `count` symbols `start..` on the wire: 16 each, and their checksum bits
+/// packed, rounded up to a byte.
 #[must_use]
-pub fn symbol_bytes(index: u64) -> usize {
-    16 + (check_mask(index).count_ones() / 8) as usize
+pub fn batch_bytes(start: u64, count: u64) -> u64 {
+    let end = start.saturating_add(count);
+    let bits: u64 = (start..end.min(LAST_CHECKED + 1))
+        .map(|i| u64::from(check_bits(i)))
+        .sum();
+    count.saturating_mul(16).saturating_add(bits.div_ceil(8))
 }
 
 /// The 64-bit checksum of an item under `salt` (symbols carry some of its bits).
@@ -139,55 +169,109 @@ impl Symbol {
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
     }
-
-    /// Appends the wire form of symbol `index` (little-endian sums, then its checksum
-    /// bytes: 8, 2, 1 or none).
-    pub fn write(&self, index: u64, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.sum.to_le_bytes());
-        out.extend_from_slice(&self.weighted.to_le_bytes());
-        let n = symbol_bytes(index) - 16;
-        out.extend_from_slice(&self.check.to_le_bytes()[..n]);
-    }
 }
 
-/// The symbols `start..` encoded back to back.
+/// The symbols `start..` on the wire: each one's two little-endian sums, back to back,
+/// then every symbol's checksum bits ([`check_bits`]) in index order, least significant
+/// first, packed into bytes (the last padded with zeros).
 #[must_use]
 pub fn encode_symbols(start: u64, symbols: &[Symbol]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(symbols.len() * 17 + 64);
+    let count = symbols.len() as u64;
+    let len = usize::try_from(batch_bytes(start, count)).unwrap_or(0);
+    let mut out = Vec::with_capacity(len);
+    for s in symbols {
+        out.extend_from_slice(&s.sum.to_le_bytes());
+        out.extend_from_slice(&s.weighted.to_le_bytes());
+    }
+    let (mut acc, mut held) = (0u128, 0u32);
     for (i, s) in (start..).zip(symbols) {
-        s.write(i, &mut out);
+        let b = check_bits(i);
+        if b == 0 {
+            break;
+        }
+        acc |= u128::from(s.check & check_mask(i)) << held;
+        held += b;
+        while held >= 8 {
+            out.push(acc as u8);
+            acc >>= 8;
+            held -= 8;
+        }
+    }
+    if held > 0 {
+        out.push(acc as u8);
     }
     out
 }
 
-/// The symbols `start..` decoded from `bytes`, or `None` if `bytes` does not end on a
-/// symbol boundary or holds more than `max` symbols.
+/// The symbols `start..` decoded from `bytes`, or `None` if no number of symbols from
+/// `start` takes exactly that many bytes, a padding bit is set, or there are more than
+/// `max` symbols.
 #[must_use]
 pub fn decode_symbols(start: u64, bytes: &[u8], max: usize) -> Option<Vec<Symbol>> {
-    let mut out = Vec::new();
-    let mut rest = bytes;
-    let mut index = start;
-    while !rest.is_empty() {
-        let n = symbol_bytes(index);
-        if rest.len() < n || out.len() >= max {
-            return None;
+    let len = bytes.len() as u64;
+    // `batch_bytes` grows by at least 16 a symbol: the count is at most len / 16, and the
+    // checksums (73 bytes in all) leave at most a few candidates below it.
+    let mut count = len / 16;
+    loop {
+        match batch_bytes(start, count).cmp(&len) {
+            std::cmp::Ordering::Equal => break,
+            std::cmp::Ordering::Less => return None,
+            std::cmp::Ordering::Greater if count == 0 => return None,
+            std::cmp::Ordering::Greater => count -= 1,
         }
-        let (s, tail) = rest.split_at(n);
-        let mut check = [0u8; 8];
-        check[..n - 16].copy_from_slice(&s[16..]);
-        out.push(Symbol {
-            sum: u64::from_le_bytes(s[..8].try_into().ok()?),
-            weighted: u64::from_le_bytes(s[8..16].try_into().ok()?),
-            check: u64::from_le_bytes(check),
-        });
-        rest = tail;
-        index = index.checked_add(1)?;
     }
-    Some(out)
+    if count > max as u64 || start.checked_add(count).is_none() {
+        return None;
+    }
+    let n = usize::try_from(count).ok()?;
+    let (sums, checks) = bytes.split_at(n * 16);
+    let mut out: Vec<Symbol> = sums
+        .chunks_exact(16)
+        .map(|c| {
+            let (a, b) = c.split_at(8);
+            Symbol {
+                sum: u64::from_le_bytes(a.try_into().unwrap_or_default()),
+                weighted: u64::from_le_bytes(b.try_into().unwrap_or_default()),
+                check: 0,
+            }
+        })
+        .collect();
+    let mut next = checks.iter();
+    let (mut acc, mut held) = (0u128, 0u32);
+    for (i, s) in (start..).zip(out.iter_mut()) {
+        let b = check_bits(i);
+        if b == 0 {
+            break;
+        }
+        while held < b {
+            acc |= u128::from(*next.next()?) << held;
+            held += 8;
+        }
+        s.check = (acc as u64) & check_mask(i);
+        acc = if b == 64 { acc >> 64 } else { acc >> b };
+        held -= b;
+    }
+    // Canonical form: no byte left over, no padding bit set.
+    (next.next().is_none() && acc == 0).then_some(out)
+}
+
+/// The mapping's `α`: index `i` is hit with probability about `1/(1 + α·i)`.
+pub const ALPHA: f64 = 0.625;
+
+/// The probability that a key maps to symbol `index`: `1/(1 + α·index)`.
+#[must_use]
+pub fn hit_probability(index: u64) -> f64 {
+    1.0 / (1.0 + ALPHA * index as f64)
 }
 
 /// The index sequence of one key: 0, then a sparse random walk in which index `i` is hit
-/// with probability `1/(1 + i/2)`.
+/// with probability about `1/(1 + α·i)`, `α = 5/8`.
+///
+/// The paper's `α = 1/2` needed (mean over 400, 100 and 20 decodes) 1.458, 1.394 and
+/// 1.368 symbols per key at d = 100, 1,000 and 10,000; `α = 5/8` needs 1.463, 1.350 and
+/// 1.322 (`9/16`: 1.458, 1.363, 1.337; `3/4` failed to decode within 3d + 100 symbols in
+/// 3 of 400 at d = 100). Sparser symbols peel more at large d; the dense first symbols
+/// still catch the last keys.
 #[derive(Debug, Clone, Copy)]
 struct Mapping {
     prng: u64,
@@ -203,14 +287,16 @@ impl Mapping {
         }
     }
 
-    /// Moves to the following index. The gap after index `i` is
-    /// `ceil((i + 1.5) · ((1 − u)^(−1/2) − 1))` for `u` uniform in `[0, 1)`, the inverse of
-    /// the distribution that hits `i` with probability `1/(1 + i/2)`; `(1 − u)^(−1/2)` is
-    /// computed as `2^32 / sqrt(r + 1)` for a 64-bit random `r`.
+    /// Moves to the following index. No index in `i+1..=i+g` is hit with probability
+    /// `Π j/(j + 1/α) ≈ ((i + c)/(i + g + c))^(1/α)`, `c = (1 + 1/α)/2 = 1.3`, so the gap
+    /// after index `i` is `ceil((i + c) · ((1 − u)^(−α) − 1))` for `u` uniform in `[0, 1)`;
+    /// with `y = (1 − u)^(−1/2) = 2^32 / sqrt(r + 1)` for a 64-bit random `r`,
+    /// `(1 − u)^(−5/8) = y · y^(1/4)`: three square roots, no `powf`.
     fn advance(&mut self) {
         self.prng = self.prng.wrapping_mul(0xda94_2042_e4dd_58b5);
         let r = self.prng as f64;
-        let x = (self.next as f64 + 1.5) * (4_294_967_296.0 / (r + 1.0).sqrt() - 1.0);
+        let y = 4_294_967_296.0 / (r + 1.0).sqrt();
+        let x = (self.next as f64 + 1.3) * (y * y.sqrt().sqrt() - 1.0);
         // ceil(x) by hand: `f64::ceil` is a libm call on baseline x86-64, and this is the
         // encoder's hot loop. A float-to-int cast saturates; a gap of at least one keeps
         // the walk moving.
@@ -502,12 +588,12 @@ impl Decoder {
     }
 
     /// Estimated differing keys, from how many of the later symbols held none: symbol
-    /// `i ≥ 1` holds each differing key with probability `2/(i + 2)`, so with `d` keys it
-    /// is empty with probability `exp(−2d/(i + 2))`; `d` is solved for by bisection over
+    /// `i ≥ 1` holds each differing key with probability `p(i) ≈ 1/(1 + α·i)`, so with `d`
+    /// keys it is empty with probability `exp(−d·p(i))`; `d` is solved for by bisection over
     /// at most 4,096 of the symbols `m/4..m`. (Counting symbols empty now, after peeling,
     /// would underestimate: the keys left are the ones stuck in crowded symbols.) While
     /// none held none the difference may be far larger than the symbols so far: then the
-    /// result is a lower bound (the `d` at which one such symbol would be expected). Also
+    /// result is a lower bound (the `d` at which three such symbols would be expected). Also
     /// returns how many symbols held none (0: a lower bound; the more, the surer).
     #[must_use]
     pub fn estimate_keys(&self) -> Option<(f64, usize)> {
@@ -529,7 +615,7 @@ impl Decoder {
             .step_by(step)
             .map(|i| {
                 let none = self.symbols[i].is_empty() && self.taken[i] == 0;
-                (2.0 / (i as f64 + 2.0), none)
+                (hit_probability(i as u64), none)
             })
             .collect();
         let count = cells.iter().filter(|c| c.1).count();
@@ -537,7 +623,13 @@ impl Decoder {
             return Some((0.0, count));
         }
         let n = count as f64;
-        let target = (n + sigmas * n.sqrt()).max(1.0);
+        // None seen: `d` is then probably (95%) past the value at which three would be
+        // expected.
+        let target = if count == 0 {
+            3.0
+        } else {
+            n + sigmas * n.sqrt()
+        };
         let expected_empty = |d: f64| cells.iter().map(|c| (-d * c.0).exp()).sum::<f64>();
         let (mut a, mut b) = (0.0f64, 1.0f64);
         while expected_empty(b) > target && b < 1e12 {

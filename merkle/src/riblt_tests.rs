@@ -16,7 +16,7 @@ fn sorted(v: &[Item]) -> Vec<Item> {
 
 #[test]
 fn mapping_density_follows_the_paper() {
-    // P(index i) = 1/(1 + i/2): about 1/6 of keys hit index 10.
+    // P(index i) ≈ 1/(1 + 5i/8): about 1/7 of keys hit index 10.
     let mut hits = [0u32; 64];
     for k in 0..20_000u64 {
         let mut m = Mapping::new(map_seed(k, SALT));
@@ -27,7 +27,7 @@ fn mapping_density_follows_the_paper() {
     }
     assert_eq!(hits[0], 20_000);
     for i in [1usize, 10, 40] {
-        let want = 20_000.0 / (1.0 + i as f64 / 2.0);
+        let want = 20_000.0 / (1.0 + i as f64 * 0.625);
         let got = f64::from(hits[i]);
         assert!(
             (got - want).abs() < want * 0.1,
@@ -133,21 +133,46 @@ fn symbols_per_difference_is_near_the_papers_figure() {
 fn wire_form_round_trips_with_narrow_then_no_checksums() {
     let mut enc = Encoder::new(&items(0..300, 3), SALT);
     let mut buf = Vec::new();
-    enc.produce(100, &mut buf);
-    let bytes = encode_symbols(0, &buf);
-    assert_eq!(bytes.len(), 24 + 99 * 17);
-    assert_eq!(decode_symbols(0, &bytes, 1000), Some(buf.clone()));
-    assert_eq!(symbol_bytes(255), 17);
-    assert_eq!(symbol_bytes(256), 16);
-    // A later batch starts narrow.
-    let tail = encode_symbols(64, &buf[64..]);
-    assert_eq!(tail.len(), 36 * 17);
-    assert_eq!(decode_symbols(64, &tail, 1000).as_deref(), Some(&buf[64..]));
-    // Cut mid-symbol, over the bound, or at an index that overflows: refused.
+    enc.produce(200, &mut buf);
+    // 64 checksum bits for symbol 0, 8 for 1..=12, ... 1 for 117..=165, none after.
+    assert_eq!(
+        [0, 1, 12, 13, 40, 41, 57, 58, 116, 117, 165, 166, 10_000].map(check_bits),
+        [64, 8, 8, 7, 4, 4, 4, 3, 2, 1, 1, 0, 0]
+    );
+    assert_eq!((1..=LAST_CHECKED).map(check_bits).sum::<u32>(), 515);
+    let bytes = encode_symbols(0, &buf[..100]);
+    assert_eq!(bytes.len(), 100 * 16 + (64 + 432) / 8);
+    assert_eq!(bytes.len() as u64, batch_bytes(0, 100));
+    assert_eq!(
+        decode_symbols(0, &bytes, 1000).as_deref(),
+        Some(&buf[..100])
+    );
+    // A later batch carries its own checksum bits: 36 of 3, 2 or 1 bits, 90 in all.
+    let tail = encode_symbols(64, &buf[64..100]);
+    assert_eq!(tail.len(), 36 * 16 + 12);
+    assert_eq!(
+        decode_symbols(64, &tail, 1000).as_deref(),
+        Some(&buf[64..100])
+    );
+    // Past index 165, 16 bytes a symbol.
+    let bare = encode_symbols(166, &buf[166..]);
+    assert_eq!(bare.len(), 34 * 16);
+    assert_eq!(
+        decode_symbols(166, &bare, 1000).as_deref(),
+        Some(&buf[166..])
+    );
+    // Cut, over the bound, a padding bit set, or at an index that overflows: refused.
     assert_eq!(decode_symbols(0, &bytes[..bytes.len() - 1], 1000), None);
     assert_eq!(decode_symbols(0, &bytes, 99), None);
-    assert_eq!(decode_symbols(u64::MAX, &tail[..34], 10), None);
+    let mut padded = tail.clone();
+    *padded.last_mut().unwrap() |= 0x80;
+    assert_eq!(decode_symbols(64, &padded, 1000), None);
+    assert_eq!(decode_symbols(u64::MAX, &bare[..32], 10), None);
     assert_eq!(decode_symbols(5, &[], 10), Some(vec![]));
+    for cut in 0..60 {
+        // Never a panic on any length.
+        let _ = decode_symbols(3, &bytes[..cut], 10);
+    }
 }
 
 #[test]
@@ -219,8 +244,8 @@ fn a_large_difference_decodes_exactly() {
         enc.produce(29_000, &mut buf);
         dec.add(&buf).unwrap();
         assert!(dec.is_decoded(), "salt {salt}");
-        // Past symbol 256 only the index test guards: false peels happen, and are undone.
-        assert!(dec.unpeeled() > 0, "salt {salt}");
+        // Past symbol 165 only the index test guards: false peels may happen (none in
+        // one batch with these salts) and are undone.
         assert_eq!(sorted(&dec.remote_only()), sorted(&a_only));
         assert_eq!(sorted(&dec.local_only()), sorted(&b_only));
     }
@@ -230,7 +255,7 @@ fn a_large_difference_decodes_exactly() {
 fn a_false_peel_is_undone_and_the_decode_stays_exact() {
     // Sender-only keys 1000..1200. Decode the first 70 symbols, then find a symbol past
     // index 64 still holding two or more keys and force the "peel" of its garbage key as
-    // if the 8-bit checksum had passed; the rest of the stream must undo it.
+    // if its checksum bits had passed; the rest of the stream must undo it.
     let common = items(0..500, 5);
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let extra: Vec<Item> = (1000..1200)
@@ -269,35 +294,40 @@ fn a_false_peel_is_undone_and_the_decode_stays_exact() {
     dec.peel().unwrap();
     dec.add(&buf[70..]).unwrap();
     assert!(dec.is_decoded());
-    assert_eq!(dec.unpeeled(), 1);
+    // The forced peel and, with few checksum bits past index 64, possibly another.
+    assert!(dec.unpeeled() >= 1);
     assert_eq!(sorted(&dec.remote_only()), extra);
     assert!(dec.local_only().is_empty());
 }
 
-/// Every decode exact over many salts, false peels (frequent past symbol 256) all
-/// undone, and the symbols each differing key needs. Slow in debug builds: run with
+/// Decodes over many salts: how many fail (not decoded within 2d + 100 symbols), how many
+/// end wrong (symbol 0 emptied with a difference other than the true one: the session's
+/// set-hash check catches these and retries), the false peels undone, and the symbols
+/// each differing key needs. Slow in debug builds: run with
 /// `cargo test --release -p epidemic-merkle --lib decode_sweep -- --ignored --nocapture`
-/// (measured: 1.69, 1.57, 1.44, 1.39 and 1.37 symbols per key at d = 10, 30, 100, 1,000,
-/// 20,000; 0.3, 13 and 227 undone peels per decode at 100, 1,000 and 20,000, none
-/// failed).
+/// (measured: see the crate's report; the assertion allows under 1% failed or wrong).
 #[test]
 #[ignore = "a measurement: a minute in debug builds"]
 fn decode_sweep() {
-    for &d in &[10u64, 30, 100, 1000, 20_000] {
+    for &d in &[10u64, 30, 100, 300, 1000, 20_000] {
         let (mut used_total, mut unpeel_total) = (0usize, 0usize);
-        let runs = if d > 10_000 { 60 } else { 200 };
+        let (mut failed, mut wrong) = (0u64, 0u64);
+        let runs = if d > 10_000 { 60 } else { 400 };
         for salt in 0..runs {
             let mut rng = ChaCha8Rng::seed_from_u64(salt + 100);
             let common = items(0..2_000, 5);
             let (mut a, mut b) = (common.clone(), common);
+            let (mut a_only, mut b_only) = (Vec::new(), Vec::new());
             for i in 0..d {
                 let key = rng.random_range(10_000..u64::MAX);
                 let (va, vb): (u64, u64) = (rng.random(), rng.random());
                 if i % 3 != 1 {
                     a.push(Item { key, digest: va });
+                    a_only.push(Item { key, digest: va });
                 }
                 if i % 3 != 0 {
                     b.push(Item { key, digest: vb });
+                    b_only.push(Item { key, digest: vb });
                 }
             }
             let mut enc = Encoder::new(&a, salt);
@@ -306,27 +336,37 @@ fn decode_sweep() {
             enc.produce(usize::try_from(d).unwrap() * 2 + 100, &mut buf);
             // Chunks of d/100 symbols: the count is exact to 1%.
             let chunk = usize::try_from(d / 100).unwrap().max(1);
-            let mut used = buf.len();
+            let mut used = None;
             for (i, c) in buf.chunks(chunk).enumerate() {
                 dec.add(c).unwrap();
                 if dec.is_decoded() {
-                    used = (i + 1) * chunk;
+                    used = Some((i + 1) * chunk);
                     break;
                 }
             }
-            assert!(dec.is_decoded(), "d {d} salt {salt}");
-            assert_eq!(
-                dec.peeled(),
-                usize::try_from(d).unwrap(),
-                "d {d} salt {salt}"
-            );
+            let Some(used) = used else {
+                failed += 1;
+                continue;
+            };
+            if sorted(&dec.remote_only()) != sorted(&a_only)
+                || sorted(&dec.local_only()) != sorted(&b_only)
+            {
+                wrong += 1;
+                continue;
+            }
             used_total += used;
             unpeel_total += dec.unpeeled();
         }
-        let per_key = used_total as f64 / (runs * d) as f64;
+        let ok = (runs - failed - wrong) as f64;
+        let per_key = used_total as f64 / (ok * d as f64);
         eprintln!(
-            "d {d}: {per_key:.3} symbols per key, {:.1} undone peels per decode",
-            unpeel_total as f64 / runs as f64
+            "d {d}: {per_key:.3} symbols per key, {:.1} undone peels per decode, \
+             {failed} of {runs} failed, {wrong} wrong",
+            unpeel_total as f64 / ok
+        );
+        assert!(
+            (failed + wrong) * 100 < runs,
+            "d {d}: {failed} failed, {wrong} wrong"
         );
         assert!(d < 100 || per_key < 1.5, "{per_key}");
     }

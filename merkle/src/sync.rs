@@ -115,8 +115,9 @@ pub struct Stats {
     /// decoder did not undo, or a hostile sender): the session fails and the initiator
     /// retries under a fresh salt. Never a wrong `Synced`.
     pub false_decodes: u64,
-    /// False RIBLT peels the decoder found and undid itself (frequent past symbol 256,
-    /// where symbols carry no checksum: ~230 in a decode of 20,000 keys; harmless).
+    /// False RIBLT peels the decoder found and undid itself (frequent where symbols carry
+    /// few checksum bits or none, past index ~60: dozens in a decode of 10,000 keys;
+    /// harmless).
     pub riblt_unpeels: u64,
     /// Bytes sent.
     pub bytes_sent: u64,

@@ -141,29 +141,28 @@ where
         Ok(false)
     }
 
-    /// How many symbols to ask for next. A symbol costs ~17 bytes and a round trip ~40,
-    /// so the decoder aims at the median need rather than past it, and climbs fast while
-    /// it knows little. From the symbols that held no differing key it estimates the
-    /// difference `d̂` ([`Decoder::estimate_keys`]): when at least 16 such symbols back it
-    /// (`d̂` within ~10%), it asks for the median need of `d̂` keys
-    /// ([`planner::median_symbols`]: 1.46 a key at 100, 1.37 at 1,000); on weaker
-    /// evidence the same for an estimate one standard deviation low, at most half as many
-    /// again as so far (at d = 100 a bolder step overshot by ~25 symbols); when none (the
-    /// sender's guess was low), at least [`riblt_growth`](crate::Config::riblt_growth) times as many, more if
-    /// the lower bound says so. Past the estimate it adds `√m` symbols at a time (the need
-    /// spreads ±10% at `d` = 100, ±3% at 1,000, so one step usually finishes).
+    /// How many symbols to ask for next. A symbol costs 16 bytes and a round trip ~45
+    /// (the `More` and the next batch's header), so the decoder aims a little below the
+    /// median need and then creeps: an overshoot costs more than a round trip from d of a
+    /// few dozen up. From the symbols that held no differing key it estimates the
+    /// difference ([`Decoder::estimate_keys_at`]) one standard deviation low, `d̂`: when at
+    /// least 16 such symbols back it, it asks for the median need of `d̂` keys
+    /// ([`planner::median_symbols`]: 1.45 a key at 100, 1.355 at 1,000); on weaker
+    /// evidence the same, at most half as many again as so far; when none (the sender's
+    /// guess was low), at least [`riblt_growth`](crate::Config::riblt_growth) times as
+    /// many (1.5 times that below 32 symbols), more if the lower bound says so. Past the estimate it adds `√m` symbols at a
+    /// time (the need spreads ±10% at `d` = 100, ±3% at 1,000: one or two steps).
     fn next_request(&self, decoder: &Decoder) -> u64 {
         let got = decoder.received() as u64;
         let creep = got + (got as f64).sqrt().ceil().max(4.0) as u64;
-        let want = |d: f64| (planner::median_symbols(d) + 4.0).ceil() as u64;
-        // `validate` keeps the growth in (1, 16]; the product saturates.
-        let ladder = (got as f64 * self.config.riblt_growth).ceil() as u64;
-        let upto = match decoder.estimate_keys() {
+        let want = |d: f64| planner::median_symbols(d).ceil() as u64 + 2;
+        // `validate` keeps the growth in (1, 16]; the product saturates. Below 32 symbols
+        // a step is cheaper in bytes than the round trip it saves: one more factor of 1.5.
+        let growth = self.config.riblt_growth * if got < 32 { 1.5 } else { 1.0 };
+        let ladder = (got as f64 * growth).ceil() as u64;
+        let upto = match decoder.estimate_keys_at(1.0) {
             Some((d, n)) if n >= 16 => want(d).max(creep),
-            Some((_, n)) if n > 0 => {
-                let d = decoder.estimate_keys_at(1.0).map_or(0.0, |e| e.0);
-                want(d).min(got + got / 2).max(creep)
-            }
+            Some((d, n)) if n > 0 => want(d).min(got + got / 2).max(creep),
             Some((lower, _)) => want(lower).max(ladder),
             None => ladder.max(got + 4),
         };
