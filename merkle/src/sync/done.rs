@@ -150,15 +150,15 @@ where
     /// ([`planner::median_symbols`]: 1.45 a key at 100, 1.355 at 1,000); on weaker
     /// evidence the same, at most half as many again as so far; when none (the sender's
     /// guess was low), at least [`riblt_growth`](crate::Config::riblt_growth) times as
-    /// many (1.5 times that below 32 symbols), more if the lower bound says so. Past the estimate it adds `√m` symbols at a
+    /// many (twice that below 64 symbols), more if the lower bound says so. Past the estimate it adds `√m` symbols at a
     /// time (the need spreads ±10% at `d` = 100, ±3% at 1,000: one or two steps).
     fn next_request(&self, decoder: &Decoder) -> u64 {
         let got = decoder.received() as u64;
         let creep = got + (got as f64).sqrt().ceil().max(4.0) as u64;
         let want = |d: f64| planner::median_symbols(d).ceil() as u64 + 2;
-        // `validate` keeps the growth in (1, 16]; the product saturates. Below 32 symbols
-        // a step is cheaper in bytes than the round trip it saves: one more factor of 1.5.
-        let growth = self.config.riblt_growth * if got < 32 { 1.5 } else { 1.0 };
+        // `validate` keeps the growth in (1, 16]; the product saturates. Below 64 symbols
+        // a step is cheaper in bytes than the round trip it saves: twice the growth.
+        let growth = self.config.riblt_growth * if got < 64 { 2.0 } else { 1.0 };
         let ladder = (got as f64 * growth).ceil() as u64;
         let upto = match decoder.estimate_keys_at(1.0) {
             Some((d, n)) if n >= 16 => want(d).max(creep),
