@@ -1,5 +1,6 @@
-//! Benchmarks of the hot paths: handling one ping (updates piggybacked both ways) and one
-//! protocol period of a member in a 1,000-member table.
+//! Benchmarks of the hot paths: handling one ping (updates piggybacked both ways), one
+//! protocol period of a member in a 1,000-member table, and answering a push-pull digest
+//! (the table hashed once) at 1,000 and 10,000 members.
 
 #![allow(missing_docs)]
 
@@ -100,5 +101,25 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+fn digest(c: &mut Criterion) {
+    #[allow(clippy::disallowed_methods)] // benches may read the clock
+    let t0 = Instant::now();
+    for n in [1_000u64, 10_000] {
+        let mut s = member_of(n, t0);
+        let same = s.state_digest();
+        let mut seq = 0u32;
+        // Tables that agree, the steady state: the cost is hashing our own table.
+        c.bench_function(&format!("push-pull digest answered ({n} members)"), |b| {
+            b.iter(|| {
+                seq = seq.wrapping_add(1);
+                s.handle_message(t0, 1, Message::PushPullDigest { seq, digest: same });
+                while let Some(o) = s.poll_output() {
+                    std::hint::black_box(o);
+                }
+            });
+        });
+    }
+}
+
+criterion_group!(benches, bench, digest);
 criterion_main!(benches);

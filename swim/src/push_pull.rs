@@ -48,10 +48,13 @@ impl<A: Address, R: Rng> Swim<A, R> {
         }))
     }
 
-    /// The digest of [`entries`](Self::entries): XOR of the XXH3-128 of each entry's
-    /// postcard encoding, so it does not depend on the table's order. O(members), once
-    /// per push-pull interval (about 1 ms at N = 10,000).
-    pub(crate) fn state_digest(&self) -> [u8; 16] {
+    /// The digest a periodic push-pull opens with: over ourselves and every member in the
+    /// table (tombstones included), the XOR of the XXH3-128 of each (member, incarnation,
+    /// state, metadata) in its wire encoding. It does not depend on the table's order, so
+    /// two members with equal digests hold the same view; a cheap convergence check for
+    /// tests and dashboards too. O(members).
+    #[must_use]
+    pub fn state_digest(&self) -> [u8; 16] {
         let mut buf = Vec::with_capacity(64);
         let mut acc = 0u128;
         for (member, incarnation, state, meta) in self.entries() {
