@@ -5,7 +5,7 @@
 //! The sender turns its set into an endless stream of *coded symbols*. Item `(k, v)` is
 //! mapped to symbol 0 and then to a sparse random sequence of later indices in which index
 //! `i` appears with probability about `1 / (1 + α·i)` (the paper's mapping family, with
-//! `α = 5/8` rather than the paper's `1/2`: see [`Mapping`]), drawn from a PRNG
+//! `α = 5/8` rather than the paper's `1/2`: see [`ALPHA`]), drawn from a PRNG
 //! seeded by a hash of the key `k` only (and a per-session salt), so both sides map a key
 //! identically whatever its version. A symbol carries three sums over the items mapped to
 //! it, all XORs (addition in GF(2^64), so no counts and no signs):
@@ -256,6 +256,12 @@ pub fn decode_symbols(start: u64, bytes: &[u8], max: usize) -> Option<Vec<Symbol
 }
 
 /// The mapping's `α`: index `i` is hit with probability about `1/(1 + α·i)`.
+///
+/// The paper's `α = 1/2` needed (mean over 400, 100 and 20 decodes) 1.458, 1.394 and
+/// 1.368 symbols per key at d = 100, 1,000 and 10,000; `α = 5/8` needs 1.463, 1.350 and
+/// 1.322 (`9/16`: 1.458, 1.363, 1.337; `3/4` failed to decode within 3d + 100 symbols in
+/// 3 of 400 at d = 100). Sparser symbols peel more at large d; the dense first symbols
+/// still catch the last keys.
 pub const ALPHA: f64 = 0.625;
 
 /// The probability that a key maps to symbol `index`: `1/(1 + α·index)`.
@@ -265,13 +271,7 @@ pub fn hit_probability(index: u64) -> f64 {
 }
 
 /// The index sequence of one key: 0, then a sparse random walk in which index `i` is hit
-/// with probability about `1/(1 + α·i)`, `α = 5/8`.
-///
-/// The paper's `α = 1/2` needed (mean over 400, 100 and 20 decodes) 1.458, 1.394 and
-/// 1.368 symbols per key at d = 100, 1,000 and 10,000; `α = 5/8` needs 1.463, 1.350 and
-/// 1.322 (`9/16`: 1.458, 1.363, 1.337; `3/4` failed to decode within 3d + 100 symbols in
-/// 3 of 400 at d = 100). Sparser symbols peel more at large d; the dense first symbols
-/// still catch the last keys.
+/// with probability about `1/(1 + α·i)`, `α = 5/8` ([`ALPHA`]).
 #[derive(Debug, Clone, Copy)]
 struct Mapping {
     prng: u64,

@@ -305,7 +305,12 @@ fn a_false_peel_is_undone_and_the_decode_stays_exact() {
 /// set-hash check catches these and retries), the false peels undone, and the symbols
 /// each differing key needs. Slow in debug builds: run with
 /// `cargo test --release -p epidemic-merkle --lib decode_sweep -- --ignored --nocapture`
-/// (measured: see the crate's report; the assertion allows under 1% failed or wrong).
+/// (measured: 1.82, 1.65, 1.46, 1.40, 1.37 and 1.33 symbols per key at d = 10, 30, 100,
+/// 300, 1,000 and 20,000; 0.7, 24 and 329 undone peels per decode at 100, 1,000 and
+/// 20,000; none wrong; 1 of 400 failed at d = 10, two true keys banned after two undos
+/// each, and 1 of 400 at d = 100, two keys whose only symbols below 300 were the same
+/// three; a session asks for more, or retries under a fresh salt. The assertion allows
+/// under 1% failed or wrong.)
 #[test]
 #[ignore = "a measurement: a minute in debug builds"]
 fn decode_sweep() {

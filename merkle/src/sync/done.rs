@@ -150,8 +150,14 @@ where
     /// ([`planner::median_symbols`]: 1.45 a key at 100, 1.355 at 1,000); on weaker
     /// evidence the same, at most half as many again as so far; when none (the sender's
     /// guess was low), at least [`riblt_growth`](crate::Config::riblt_growth) times as
-    /// many (twice that below 64 symbols), more if the lower bound says so. Past the estimate it adds `√m` symbols at a
-    /// time (the need spreads ±10% at `d` = 100, ±3% at 1,000: one or two steps).
+    /// many (twice that below 64 symbols), more if the lower bound says so. Past the
+    /// estimate it adds `√m` symbols at a time (the need spreads ±10% at `d` = 100, ±3%
+    /// at 1,000: one or two steps). Measured over seeds 0–4 at 10^5 keys: 5, 9.6 and 10
+    /// round trips a Planned session at d = 100, 1,000 and 10,000 (5, 6 and 7.2 when it
+    /// asked for the median need of a central estimate, for 0.4%, 2.8% and 6% more
+    /// stream bytes).
+    /// Within noise over 30 seeds at d = 100: creeping by 0.6·√m, or estimating 1.5 or
+    /// 2 deviations low.
     fn next_request(&self, decoder: &Decoder) -> u64 {
         let got = decoder.received() as u64;
         let creep = got + (got as f64).sqrt().ceil().max(4.0) as u64;
