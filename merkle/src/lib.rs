@@ -18,8 +18,8 @@
 //!   Rateless Set Reconciliation", SIGCOMM 2024. Coded symbols streamed until the receiver
 //!   decodes, about 1.35 symbols per differing key whatever the set size. Symbols are
 //!   keyed by the key alone and sum in GF(2^64) ([`gf`]), so a key held in two versions
-//!   is one difference, and a symbol is 16 bytes (two 8-byte sums), with 73 bytes of
-//!   checksum bits spread over the first 166 (8 bits a symbol at first, then fewer; the
+//!   is one difference, and a symbol is 16 bytes (two 8-byte sums), with 140 bytes of
+//!   checksum bits spread over the first 333 (8 bits a symbol at first, then fewer; the
 //!   decoder undoes the false peels that thin checksums allow);
 //!   the side that decoded names the other's items by rank ([`ranks`]).
 //! * **The planner** ([`planner`]): tree descent, RIBLT over the whole set or RIBLT over

@@ -134,7 +134,7 @@ pub enum Step {
         /// The symbols `start..` ([`encode_symbols`](crate::riblt::encode_symbols)): 16
         /// bytes each, then their checksum bits packed
         /// ([`check_bits`](crate::riblt::check_bits): 64 for symbol 0, 8 down to 1 for
-        /// 1..=165, none after).
+        /// 1..=332, none after).
         symbols: Bytes,
     },
     /// The decoder wants symbols up to (excluding) `upto`.
@@ -317,12 +317,12 @@ mod tests {
         assert_eq!(b[30..46], pair);
         assert_eq!(b[46..55], [3, 0, 0, 0, 0, 0, 0, 0, 3]);
         assert_eq!(b.len(), 55);
-        // Symbol 13 carries 7 checksum bits (one byte), symbol 166 none.
+        // Symbol 235 carries one checksum bit (padded to a byte), symbol 333 none.
         assert_eq!(
-            crate::riblt::encode_symbols(13, &[sym]),
-            [pair.as_slice(), &[3]].concat()
+            crate::riblt::encode_symbols(235, &[sym]),
+            [pair.as_slice(), &[1]].concat()
         );
-        assert_eq!(crate::riblt::encode_symbols(166, &[sym]), pair);
+        assert_eq!(crate::riblt::encode_symbols(333, &[sym]), pair);
         // `Done` naming ranks 1 and 2 of the receiver's items as gone, nothing else.
         let done = Step::Done {
             gone: crate::ranks::Ranks::encode(&[1, 2]),

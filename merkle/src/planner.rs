@@ -61,8 +61,8 @@ pub enum Next {
     Riblt,
 }
 
-/// Bytes of one coded symbol on the wire, on average: two 8-byte sums, and 73 bytes of
-/// checksum bits over the first 166 symbols ([`crate::riblt::check_bits`]).
+/// Bytes of one coded symbol on the wire, on average: two 8-byte sums, and 140 bytes of
+/// checksum bits over the first 333 symbols ([`crate::riblt::check_bits`]).
 pub const SYMBOL_BYTES: f64 = 16.3;
 /// Bytes of one item in a list.
 pub const ITEM_BYTES: f64 = 16.0;

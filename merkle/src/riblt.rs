@@ -15,9 +15,9 @@
 //! * `weighted = ⊕ k·v` (the key times the masked digest, a product in GF(2^64),
 //!   [`crate::gf`]),
 //! * `check = ⊕ h(k, v)`, a checksum of which symbol 0 carries 64 bits, symbols
-//!   `1..=12` 8, and later ones fewer and fewer down to none past index 165
-//!   ([`check_bits`]): 16 bytes a symbol (the size of one item) plus 73 bytes of checksums
-//!   over the whole first 166 symbols, packed as bits after each batch's sums.
+//!   `1..=27` 8, and later ones fewer and fewer down to none past index 332
+//!   ([`check_bits`]): 16 bytes a symbol (the size of one item) plus 140 bytes of
+//!   checksums over the whole first 333 symbols, packed as bits after each batch's sums.
 //!
 //! The receiver adds its own set's symbols, which cancels every common item and leaves the
 //! symmetric difference. A symbol left with one differing key `k` has
@@ -34,7 +34,7 @@
 //! large differences.
 //!
 //! A false peel (the garbage of a mixed symbol passing the checksum and the index test)
-//! is frequent past symbol 165, where only the index test (a garbage key maps to symbol
+//! is frequent past symbol 332, where only the index test (a garbage key maps to symbol
 //! `i` with probability about `1/(1 + α·i)`) guards (counts measured in `decode_sweep`). It heals: the garbage's contribution was XORed into its symbols, so
 //! once the true keys of the mixed symbol peel elsewhere, some symbol (symbol 0 at the
 //! latest, when all else is peeled) holds exactly the garbage again, and the decoder
@@ -70,19 +70,24 @@ const DIGEST_SEED: u64 = 0x7269_626c_745f_6467;
 /// symbol passes the index test with probability `p(i)` and a `b`-bit checksum with
 /// `2^-b`: about `4d·2^-b/(i + 2)²` false peels,
 /// each costing about one symbol (~128 bits) before it undoes itself. Minimising bits plus
-/// false peels gives `b = log2(c·d/(i + 2)²)`; this scale suits d of a few hundred
-/// (measured over 400 decodes at d = 100 and 100 at 1,000: scales of 20,000 to 200,000
-/// cost within 0.3% of one another at d = 1,000, the smaller ones 2% less at d = 100;
-/// the earlier schedule, 8 bits to index 255, cost 4% more at d = 100 and 0.6% at 1,000;
-/// none at all fails half the decodes at d = 100).
-pub const CHECK_SCALE: u64 = 56_000;
+/// false peels gives `b = log2(c·d/(i + 2)²)`. Measured over 400 decodes at d = 100
+/// and 100 at 1,000: scales of 20,000 to 200,000 cost within 0.3% of one another in
+/// bytes at d = 1,000, the smaller ones 2% less at d = 100; 8 bits to index 255 (the
+/// version 2 schedule) cost 4% more at d = 100 and 0.6% at 1,000; none at all fails half
+/// the decodes at d = 100. Bytes are not all: each false peel that passes also risks a
+/// misjudged undo (a true key looking like garbage a false peel left behind), and a key
+/// undone twice is banned and stalls the decode until the session retries. At 56,000 the
+/// proptest's replicas (keys below 400, digests below 4) stalled that way; at 224,000
+/// (8 bits to index 27, 1 bit to 332: 140 bytes in all) none did, and a decode of 1,000
+/// keys undoes 11 false peels rather than 24.
+pub const CHECK_SCALE: u64 = 224_000;
 
 /// Indices past this carry no checksum (`(LAST_CHECKED + 3)²·2 > CHECK_SCALE`).
-pub const LAST_CHECKED: u64 = 165;
+pub const LAST_CHECKED: u64 = 332;
 
 /// The checksum bits symbol `index` carries: 64 for symbol 0 (it holds every key: a false
 /// peel there would empty it and end the decode early), then the largest `b ≤ 8` with
-/// `(index + 2)²·2^b ≤ CHECK_SCALE`: 8 bits to index 12, 1 bit at 117..=165, none after.
+/// `(index + 2)²·2^b ≤ CHECK_SCALE`: 8 bits to index 27, 1 bit at 235..=332, none after.
 #[must_use]
 pub fn check_bits(index: u64) -> u32 {
     if index == 0 {
@@ -210,7 +215,7 @@ pub fn encode_symbols(start: u64, symbols: &[Symbol]) -> Vec<u8> {
 pub fn decode_symbols(start: u64, bytes: &[u8], max: usize) -> Option<Vec<Symbol>> {
     let len = bytes.len() as u64;
     // `batch_bytes` grows by at least 16 a symbol: the count is at most len / 16, and the
-    // checksums (73 bytes in all) leave at most a few candidates below it.
+    // checksums (140 bytes in all) leave at most a few candidates below it.
     let mut count = len / 16;
     loop {
         match batch_bytes(start, count).cmp(&len) {

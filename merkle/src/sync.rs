@@ -116,7 +116,7 @@ pub struct Stats {
     /// retries under a fresh salt. Never a wrong `Synced`.
     pub false_decodes: u64,
     /// False RIBLT peels the decoder found and undid itself (frequent where symbols carry
-    /// few checksum bits or none, past index ~60: dozens in a decode of 10,000 keys;
+    /// few checksum bits or none, past index ~100: ~200 in a decode of 20,000 keys;
     /// harmless).
     pub riblt_unpeels: u64,
     /// Bytes sent.

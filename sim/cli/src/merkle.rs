@@ -237,7 +237,7 @@ fn text(o: &Output) -> String {
          Here: `list` = items shipped in lists, `not diff` = those that did not differ (sketches ship none);\n\
          ideal = d x 16 bytes (key + digest once per differing key); x ideal = whole session (hashes,\n\
          symbols, Done) / ideal; x stream = coded symbols and requests for more alone / ideal (the\n\
-         paper's measure; a symbol is 16 bytes, plus 73 bytes of checksum bits over the first 166); RTT = round trips of the session.\n",
+         paper's measure; a symbol is 16 bytes, plus 140 bytes of checksum bits over the first 333); RTT = round trips of the session.\n",
     );
     s
 }
