@@ -79,6 +79,9 @@ pub struct Stats {
     pub prunes_received: u64,
     /// Eager links swapped for a shorter lazy one (the optimisation).
     pub optimizations: u64,
+    /// Lazy links made eager (and sent a GRAFT) because another neighbour went down
+    /// ([`Config::eager_on_loss`](crate::Config)).
+    pub loss_grafts: u64,
     /// Missing messages given up (every announcer grafted, no payload).
     pub missed: u64,
     /// Messages from peers that are not neighbours (in flight when the link went down),

@@ -82,7 +82,7 @@ impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
         // The announcer with the lowest round: if it beats our copy's round by more than
         // the threshold, the same optimisation as for a late announcement.
         if let Some((announcer, r)) = announcers.iter().min_by_key(|(_, r)| *r) {
-            self.swap_if_shorter(&from, announcer, *r, round);
+            self.swap_if_shorter(now, &from, announcer, *r, round);
         }
         let next = round.saturating_add(1);
         // Announcers and grafted peers have the message: pushing it to them (eager after a
@@ -110,7 +110,7 @@ impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
         for e in entries.iter().take(limit) {
             self.stats.ihave_entries_received += 1;
             if self.received.contains(&e.id) {
-                self.optimize(from, e);
+                self.optimize(now, from, e);
             } else if let Some(m) = self.missing.get_mut(&e.id) {
                 if m.grafted.contains(from) || m.announcers.iter().any(|(p, _)| p == from) {
                     continue;
@@ -143,14 +143,14 @@ impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
     /// The optimisation (paper §3.8): `from` announces a message we hold, with a round
     /// lower by more than the threshold than the one our copy came with. Graft `from`
     /// (eager) and prune the neighbour our copy came from (lazy): the tree gets shallower.
-    fn optimize(&mut self, from: &P, e: &IHave) {
+    fn optimize(&mut self, now: Instant, from: &P, e: &IHave) {
         let Some(c) = self.cache.get(&e.id) else {
             return;
         };
         let Some(parent) = c.from.clone() else {
             return;
         };
-        if self.swap_if_shorter(&parent, from, e.round, c.round) {
+        if self.swap_if_shorter(now, &parent, from, e.round, c.round) {
             // Ours is now the shorter path: do not swap again for the same message.
             if let Some(c) = self.cache.get_mut(&e.id) {
                 c.from = Some(from.clone());
@@ -160,10 +160,25 @@ impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
     }
 
     /// Swaps the eager link to `parent` (our copy came with `round`) for the lazy link to
-    /// `from` (announced `announced`) when `announced + threshold < round`: graft `from`,
-    /// prune `parent`. Returns whether it did.
-    fn swap_if_shorter(&mut self, parent: &P, from: &P, announced: u16, round: u16) -> bool {
-        let threshold = self.config.optimization_threshold;
+    /// `from` (announced `announced`) when `announced + threshold < round`, the threshold
+    /// being the repair threshold within the repair window after a neighbour change:
+    /// graft `from`, prune `parent`. Returns whether it did.
+    fn swap_if_shorter(
+        &mut self,
+        now: Instant,
+        parent: &P,
+        from: &P,
+        announced: u16,
+        round: u16,
+    ) -> bool {
+        let repairing = self
+            .last_change
+            .is_some_and(|at| now.saturating_duration_since(at) < self.config.repair_window);
+        let threshold = if repairing {
+            self.config.repair_threshold
+        } else {
+            self.config.optimization_threshold
+        };
         if !self.config.prune
             || parent == from
             || announced.saturating_add(threshold) >= round

@@ -31,6 +31,13 @@
 //!   a cycle do not cut two of its links; the optimisation also fires when the payload
 //!   arrives after an announcement with a much lower round, and a payload is never pushed
 //!   to a peer that announced it.
+//! * **Two optimisation thresholds**: once the overlay is stable a swap shortens one
+//!   sender's path and lengthens the others', so the paper's threshold is high
+//!   ([`Config::optimization_threshold`]); for a while after one of our neighbours came
+//!   or went, a low one ([`Config::repair_threshold`]) straightens the tree a repair left.
+//! * **Losing a neighbour re-floods around the loss** ([`Config::eager_on_loss`]): every
+//!   lazy link becomes eager both ways, so the next payloads prune the region into a
+//!   shallow tree instead of keeping the pieces the first grafts joined.
 //!
 //! # Sans-IO
 //!

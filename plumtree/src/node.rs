@@ -122,6 +122,8 @@ pub struct Plumtree<P, V = AcceptAll> {
     pub(crate) timers: TimerTable<Timer>,
     pub(crate) out: VecDeque<Output<P, Message, Event<P>>>,
     pub(crate) stats: Stats,
+    /// When a neighbour last came up or went down (the optimisation's window opens).
+    pub(crate) last_change: Option<Instant>,
 }
 
 impl<P: Debug, V> Debug for Plumtree<P, V> {
@@ -163,6 +165,7 @@ impl<P: PeerId> Plumtree<P, AcceptAll> {
             timers: TimerTable::new(),
             out: VecDeque::new(),
             stats: Stats::default(),
+            last_change: None,
             config,
         })
     }
@@ -190,6 +193,7 @@ impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
             timers: self.timers,
             out: self.out,
             stats: self.stats,
+            last_change: self.last_change,
         }
     }
 
@@ -286,6 +290,7 @@ impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
                     .set(Timer::Flush, now + self.config.ihave_interval);
             }
         }
+        self.last_change = Some(now);
         self.neighbors.insert(
             peer,
             Neighbor {
@@ -297,15 +302,27 @@ impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
     }
 
     /// A neighbour went down: it leaves both peer sets, its queued announcements are
-    /// dropped, and it is no longer an announcer of any missing message.
+    /// dropped, and it is no longer an announcer of any missing message. With
+    /// [`Config::eager_on_loss`], every lazy neighbour becomes eager and is sent a GRAFT
+    /// (without id) so that it pushes to us too: the next payloads flood the region
+    /// around the loss, and their duplicates prune it into a shallow tree.
     pub fn neighbor_down(&mut self, now: Instant, peer: &P) {
-        self.clock.advance(now);
+        let now = self.clock.advance(now);
         if self.neighbors.shift_remove(peer).is_none() {
             return;
         }
+        self.last_change = Some(now);
         self.ihave_queue.remove(peer);
         for m in self.missing.values_mut() {
             m.announcers.retain(|(p, _)| p != peer);
+        }
+        if self.config.eager_on_loss && self.config.prune {
+            let lazy: SmallVec<[P; 8]> = self.lazy_peers().cloned().collect();
+            for p in lazy {
+                self.set_eager(&p, true);
+                self.stats.loss_grafts += 1;
+                self.send(p, Message::Graft(message::Graft { id: None, round: 0 }));
+            }
         }
     }
 

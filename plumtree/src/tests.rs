@@ -30,7 +30,12 @@ fn node_with(me: u64, config: Config) -> Plumtree<u64> {
 
 /// Node `me` with `peers` up (all eager).
 fn node(me: u64, peers: &[u64], now: Instant) -> Plumtree<u64> {
-    let mut n = node_with(me, Config::default());
+    node_config(me, peers, now, Config::default())
+}
+
+/// Node `me` with `config` and `peers` up (all eager).
+fn node_config(me: u64, peers: &[u64], now: Instant, config: Config) -> Plumtree<u64> {
+    let mut n = node_with(me, config);
     for &p in peers {
         n.neighbor_up(now, p);
     }
@@ -262,7 +267,13 @@ fn graft_without_id_only_makes_the_peer_eager() {
 #[test]
 fn optimisation_swaps_a_deep_eager_link_for_a_short_lazy_one() {
     let t = t0();
-    let mut n = node(0, &[1, 2], t);
+    // The paper's rule: one threshold (iroh-gossip's 7), no repair window.
+    let config = Config {
+        optimization_threshold: 7,
+        repair_window: Duration::ZERO,
+        ..Config::default()
+    };
+    let mut n = node_config(0, &[1, 2], t, config);
     n.handle_message(t, 2, Message::Prune);
     n.handle_message(t, 1, gossip(id(3), 10, b"o"));
     drain(&mut n);
@@ -293,6 +304,99 @@ fn optimisation_swaps_a_deep_eager_link_for_a_short_lazy_one() {
     );
     assert_eq!((eager(&n), lazy(&n)), (vec![2], vec![1]));
     assert_eq!(n.stats().optimizations, 1);
+}
+
+#[test]
+fn the_repair_threshold_applies_within_the_window_after_a_neighbour_change() {
+    let t = t0();
+    let mut n = node(0, &[1, 2, 3], t);
+    n.handle_message(t, 2, Message::Prune);
+    let ihave = |i: MessageId, round: u16| Message::IHave(vec![IHave { id: i, round }]);
+    // 30 s after the last neighbour change the threshold is 16: round 6 at 2 is not enough
+    // against round 9 through 1, nor round 4 against 20; round 3 is.
+    let late = t + Duration::from_secs(30);
+    n.handle_message(late, 1, gossip(id(1), 9, b"a"));
+    n.handle_message(late, 1, gossip(id(2), 20, b"b"));
+    drain(&mut n);
+    n.handle_message(late, 2, ihave(id(1), 6));
+    n.handle_message(late, 2, ihave(id(2), 4));
+    assert_eq!(drain(&mut n), []);
+    n.handle_message(late, 2, ihave(id(2), 3));
+    assert_eq!(
+        drain(&mut n),
+        [
+            send(2, Message::Graft(Graft { id: None, round: 3 })),
+            send(1, Message::Prune)
+        ]
+    );
+    assert_eq!((eager(&n), lazy(&n)), (vec![2, 3], vec![1]));
+    // A neighbour comes up: for 30 s the threshold is 2. Round 7 + 2 is not below 9 (the
+    // copy from 2), round 6 + 2 is.
+    n.neighbor_up(late, 4);
+    n.handle_message(late, 2, gossip(id(3), 9, b"c"));
+    drain(&mut n);
+    n.handle_message(late + ms(10), 1, ihave(id(3), 7));
+    assert_eq!(drain(&mut n), []);
+    n.handle_message(late + ms(20), 1, ihave(id(3), 6));
+    assert_eq!(
+        drain(&mut n),
+        [
+            send(1, Message::Graft(Graft { id: None, round: 6 })),
+            send(2, Message::Prune)
+        ]
+    );
+    assert_eq!((eager(&n), lazy(&n)), (vec![1, 3, 4], vec![2]));
+    assert_eq!(n.stats().optimizations, 2);
+    // A zero window never applies the repair threshold.
+    let config = Config {
+        repair_window: Duration::ZERO,
+        ..Config::default()
+    };
+    let mut n = node_config(0, &[1, 2], t, config);
+    n.handle_message(t, 2, Message::Prune);
+    n.handle_message(t, 1, gossip(id(4), 9, b"d"));
+    drain(&mut n);
+    n.handle_message(t, 2, ihave(id(4), 6));
+    assert_eq!(drain(&mut n), []);
+}
+
+#[test]
+fn losing_a_neighbour_makes_every_lazy_link_eager_both_ways() {
+    let t = t0();
+    let mut n = node(0, &[1, 2, 3, 4], t);
+    n.handle_message(t, 2, Message::Prune);
+    n.handle_message(t, 4, Message::Prune);
+    assert_eq!((eager(&n), lazy(&n)), (vec![1, 3], vec![2, 4]));
+    n.neighbor_down(t + ms(5), &1);
+    assert_eq!(
+        drain(&mut n),
+        [
+            send(2, Message::Graft(Graft { id: None, round: 0 })),
+            send(4, Message::Graft(Graft { id: None, round: 0 }))
+        ]
+    );
+    assert_eq!((eager(&n), lazy(&n)), (vec![2, 3, 4], vec![]));
+    assert_eq!(n.stats().loss_grafts, 2);
+    // The next payload goes to all of them.
+    n.handle_message(t + ms(10), 3, gossip(id(1), 1, b"x"));
+    assert_eq!(
+        drain(&mut n),
+        [
+            received(id(1), 3, 1, b"x"),
+            send(2, gossip(id(1), 2, b"x")),
+            send(4, gossip(id(1), 2, b"x"))
+        ]
+    );
+    // Off: the lazy links stay lazy and nothing is sent.
+    let config = Config {
+        eager_on_loss: false,
+        ..Config::default()
+    };
+    let mut n = node_config(0, &[1, 2, 3], t, config);
+    n.handle_message(t, 2, Message::Prune);
+    n.neighbor_down(t, &1);
+    assert_eq!(drain(&mut n), []);
+    assert_eq!((eager(&n), lazy(&n)), (vec![3], vec![2]));
 }
 
 #[test]

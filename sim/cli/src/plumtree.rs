@@ -61,8 +61,17 @@ pub(crate) struct PlumtreeArgs {
     #[arg(long, default_value_t = 40)]
     graft2_ms: u64,
     /// Optimisation threshold in rounds.
-    #[arg(long, default_value_t = 7)]
+    #[arg(long, default_value_t = 16)]
     threshold: u16,
+    /// Optimisation threshold within the repair window after a neighbour change, rounds.
+    #[arg(long, default_value_t = 2)]
+    repair_threshold: u16,
+    /// How long the repair threshold applies after a neighbour change, ms (0: never).
+    #[arg(long, default_value_t = 30_000)]
+    repair_window_ms: u64,
+    /// Keep lazy links lazy when a neighbour goes down (the paper's rule).
+    #[arg(long)]
+    no_eager_on_loss: bool,
     /// A duplicate from a neighbour that delivered another message first this recently
     /// does not prune it (0: the paper's rule), ms.
     #[arg(long, default_value_t = 500)]
@@ -123,6 +132,9 @@ pub(crate) fn run(g: &Global, args: &PlumtreeArgs) -> Result<(), String> {
             graft_timeout_1: Duration::from_millis(args.graft1_ms.max(1)),
             graft_timeout_2: Duration::from_millis(args.graft2_ms.max(1)),
             optimization_threshold: args.threshold,
+            repair_threshold: args.repair_threshold,
+            repair_window: Duration::from_millis(args.repair_window_ms.min(86_400_000)),
+            eager_on_loss: !args.no_eager_on_loss,
             prune_grace: Duration::from_millis(args.prune_grace_ms.min(86_400_000)),
             ..Config::default()
         },
