@@ -36,8 +36,9 @@
 //!   ([`Config::optimization_threshold`]); for a while after one of our neighbours came
 //!   or went, a low one ([`Config::repair_threshold`]) straightens the tree a repair left.
 //! * **Losing a neighbour re-floods around the loss** ([`Config::eager_on_loss`]): every
-//!   lazy link becomes eager both ways, so the next payloads prune the region into a
-//!   shallow tree instead of keeping the pieces the first grafts joined.
+//!   lazy link becomes eager both ways (again at each new link for a while after), so the
+//!   next payloads prune the region into a shallow tree instead of keeping the pieces the
+//!   first grafts joined.
 //!
 //! # Sans-IO
 //!

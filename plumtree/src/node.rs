@@ -124,6 +124,8 @@ pub struct Plumtree<P, V = AcceptAll> {
     pub(crate) stats: Stats,
     /// When a neighbour last came up or went down (the optimisation's window opens).
     pub(crate) last_change: Option<Instant>,
+    /// When a neighbour last went down (new links re-flood for the repair window after).
+    pub(crate) last_loss: Option<Instant>,
 }
 
 impl<P: Debug, V> Debug for Plumtree<P, V> {
@@ -166,6 +168,7 @@ impl<P: PeerId> Plumtree<P, AcceptAll> {
             out: VecDeque::new(),
             stats: Stats::default(),
             last_change: None,
+            last_loss: None,
             config,
         })
     }
@@ -194,6 +197,7 @@ impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
             out: self.out,
             stats: self.stats,
             last_change: self.last_change,
+            last_loss: self.last_loss,
         }
     }
 
@@ -291,6 +295,14 @@ impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
             }
         }
         self.last_change = Some(now);
+        // Within the repair window after a loss, a new link re-floods too: the overlay is
+        // still being rewired, and the tree is rebuilt from the links it ends up with.
+        if self
+            .last_loss
+            .is_some_and(|at| now.saturating_duration_since(at) < self.config.repair_window)
+        {
+            self.reflood();
+        }
         self.neighbors.insert(
             peer,
             Neighbor {
@@ -305,24 +317,33 @@ impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
     /// dropped, and it is no longer an announcer of any missing message. With
     /// [`Config::eager_on_loss`], every lazy neighbour becomes eager and is sent a GRAFT
     /// (without id) so that it pushes to us too: the next payloads flood the region
-    /// around the loss, and their duplicates prune it into a shallow tree.
+    /// around the loss, and their duplicates prune it into a shallow tree. The same
+    /// happens when a neighbour comes up within [`Config::repair_window`] of a loss.
     pub fn neighbor_down(&mut self, now: Instant, peer: &P) {
         let now = self.clock.advance(now);
         if self.neighbors.shift_remove(peer).is_none() {
             return;
         }
         self.last_change = Some(now);
+        self.last_loss = Some(now);
         self.ihave_queue.remove(peer);
         for m in self.missing.values_mut() {
             m.announcers.retain(|(p, _)| p != peer);
         }
-        if self.config.eager_on_loss && self.config.prune {
-            let lazy: SmallVec<[P; 8]> = self.lazy_peers().cloned().collect();
-            for p in lazy {
-                self.set_eager(&p, true);
-                self.stats.loss_grafts += 1;
-                self.send(p, Message::Graft(message::Graft { id: None, round: 0 }));
-            }
+        self.reflood();
+    }
+
+    /// With [`Config::eager_on_loss`], makes every lazy neighbour eager and sends it a
+    /// GRAFT without id, so that it pushes to us too.
+    fn reflood(&mut self) {
+        if !self.config.eager_on_loss || !self.config.prune {
+            return;
+        }
+        let lazy: SmallVec<[P; 8]> = self.lazy_peers().cloned().collect();
+        for p in lazy {
+            self.set_eager(&p, true);
+            self.stats.loss_grafts += 1;
+            self.send(p, Message::Graft(message::Graft { id: None, round: 0 }));
         }
     }
 

@@ -387,6 +387,20 @@ fn losing_a_neighbour_makes_every_lazy_link_eager_both_ways() {
             send(4, gossip(id(1), 2, b"x"))
         ]
     );
+    // Within the repair window after the loss, a new neighbour re-floods too.
+    n.handle_message(t + ms(20), 2, Message::Prune);
+    n.neighbor_up(t + ms(30), 5);
+    assert_eq!(
+        drain(&mut n),
+        [send(2, Message::Graft(Graft { id: None, round: 0 }))]
+    );
+    assert_eq!((eager(&n), lazy(&n)), (vec![2, 3, 4, 5], vec![]));
+    // After it, a new neighbour is only a new eager link.
+    n.handle_message(t + ms(40), 2, Message::Prune);
+    n.neighbor_up(t + Duration::from_secs(31), 6);
+    assert_eq!(drain(&mut n), []);
+    assert_eq!((eager(&n), lazy(&n)), (vec![3, 4, 5, 6], vec![2]));
+    assert_eq!(n.stats().loss_grafts, 3);
     // Off: the lazy links stay lazy and nothing is sent.
     let config = Config {
         eager_on_loss: false,
