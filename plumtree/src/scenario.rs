@@ -292,6 +292,11 @@ pub struct RunReport {
     /// this overlay rooted at a central node would give senders anywhere (see
     /// [`single_tree_floor`]): what one shared tree can reach at best. Stable runs only.
     pub single_tree_floor: Option<f64>,
+    /// With K shortest-path trees rooted at the K most central of 64 sampled nodes, each
+    /// sender using the tree it is shallowest in, the mean LDH over flooding's (see
+    /// [`k_tree_floor`]), for K = 1, 2, 4, 8, 16, 32: what a multi-tree design could reach at
+    /// best. Stable runs only.
+    pub k_tree_floor: Vec<(u32, f64)>,
     /// Each broadcast.
     pub per_broadcast: Vec<BroadcastReport>,
     /// Wall, CPU and memory of the run (build excluded).
@@ -461,6 +466,7 @@ fn measure(
         optimizations: stats.1,
         missed: stats.2,
         single_tree_floor: None,
+        k_tree_floor: Vec::new(),
         per_broadcast: per,
         measured,
         trace_hash: format!("{:016x}", sim.trace_hash()),
@@ -506,8 +512,10 @@ pub fn stable(s: &Scenario, flooding: bool) -> Result<Vec<RunReport>, SimError> 
     sim.set_filter(None);
     sim.set_event_hook(None);
     let floor = single_tree_floor(&sim);
+    let k_floor = k_tree_floor(&sim, &[1, 2, 4, 8, 16, 32]);
     for r in &mut reports {
         r.single_tree_floor = Some(floor);
+        r.k_tree_floor.clone_from(&k_floor);
     }
     Ok(reports)
 }
@@ -520,15 +528,7 @@ pub fn stable(s: &Scenario, flooding: bool) -> Result<Vec<RunReport>, SimError> 
 /// below this.
 #[must_use]
 pub fn single_tree_floor(sim: &Sim<Node>) -> f64 {
-    let (g, _) = Graph::from_views(sim.nodes().filter(|(_, _, up)| *up).map(|(p, m, _)| {
-        let view: Vec<u64> = m
-            .view()
-            .active_view()
-            .copied()
-            .filter(|q| sim.is_up(q))
-            .collect();
-        (*p, view)
-    }));
+    let g = live_graph(sim);
     let n = u32::try_from(g.len()).unwrap_or(u32::MAX);
     if n < 2 {
         return 1.0;
@@ -541,21 +541,7 @@ pub fn single_tree_floor(sim: &Sim<Node>) -> f64 {
     roots.sort_by_key(|&(r, e)| (e, r));
     let mut best = f64::INFINITY;
     for &(root, _) in roots.iter().take(8) {
-        let dist = g.hops_from(root);
-        let mut tree = Graph::new(g.len());
-        for v in 0..n {
-            let Some(d) = dist[v as usize].filter(|&d| d > 0) else {
-                continue;
-            };
-            if let Some(&u) = g
-                .neighbors(v)
-                .iter()
-                .find(|&&u| dist[u as usize] == Some(d - 1))
-            {
-                tree.add_edge(u, v);
-                tree.add_edge(v, u);
-            }
-        }
+        let (tree, _) = shortest_path_tree(&g, root);
         let tree_mean = sample
             .iter()
             .map(|&s| f64::from(tree.flood_hops(s)))
@@ -564,6 +550,97 @@ pub fn single_tree_floor(sim: &Sim<Node>) -> f64 {
         best = best.min(tree_mean / flood_mean.max(1.0));
     }
     best
+}
+
+/// The live overlay as a graph (active views, links to dead nodes left out).
+fn live_graph(sim: &Sim<Node>) -> Graph {
+    Graph::from_views(sim.nodes().filter(|(_, _, up)| *up).map(|(p, m, _)| {
+        let view: Vec<u64> = m
+            .view()
+            .active_view()
+            .copied()
+            .filter(|q| sim.is_up(q))
+            .collect();
+        (*p, view)
+    }))
+    .0
+}
+
+/// The shortest-path tree of `g` rooted at `root` (each node joins the first neighbour one
+/// hop closer), undirected, with every node's depth in it.
+fn shortest_path_tree(g: &Graph, root: u32) -> (Graph, Vec<Option<u32>>) {
+    let dist = g.hops_from(root);
+    let mut tree = Graph::new(g.len());
+    for v in 0..u32::try_from(g.len()).unwrap_or(u32::MAX) {
+        let Some(d) = dist[v as usize].filter(|&d| d > 0) else {
+            continue;
+        };
+        if let Some(&u) = g
+            .neighbors(v)
+            .iter()
+            .find(|&&u| dist[u as usize] == Some(d - 1))
+        {
+            tree.add_edge(u, v);
+            tree.add_edge(v, u);
+        }
+    }
+    (tree, dist)
+}
+
+/// What K shared trees could reach at best: for each K in `ks`, the shortest-path trees
+/// rooted at the K most central of 64 sampled nodes; each of 32 other sampled senders
+/// uses the tree it is shallowest in (what a sender can know: its round from each tree's
+/// root); the mean of its eccentricity in that tree over its mean eccentricity in the
+/// overlay (flooding's LDH). Plumtree's own trees are no shallower than shortest-path
+/// trees, so this is a floor for a multi-tree design.
+#[must_use]
+pub fn k_tree_floor(sim: &Sim<Node>, ks: &[u32]) -> Vec<(u32, f64)> {
+    let g = live_graph(sim);
+    let n = u32::try_from(g.len()).unwrap_or(u32::MAX);
+    if n < 4 {
+        return ks.iter().map(|&k| (k, 1.0)).collect();
+    }
+    // Senders at even multiples of the step, root candidates halfway between.
+    let step = (n / 64).max(1);
+    let senders: Vec<u32> = (0..n).step_by(2 * step as usize).take(32).collect();
+    let mut candidates: Vec<(u32, u32)> = (step.min(n - 1)..n)
+        .step_by(2 * step as usize)
+        .take(64)
+        .map(|r| (g.flood_hops(r), r))
+        .collect();
+    candidates.sort_unstable();
+    let flood_mean = senders
+        .iter()
+        .map(|&s| f64::from(g.flood_hops(s)))
+        .sum::<f64>()
+        / senders.len() as f64;
+    let most = ks.iter().copied().max().unwrap_or(0) as usize;
+    // Per root: each sender's depth and eccentricity in that root's tree.
+    let trees: Vec<Vec<(u32, u32)>> = candidates
+        .iter()
+        .take(most)
+        .map(|&(_, root)| {
+            let (tree, dist) = shortest_path_tree(&g, root);
+            senders
+                .iter()
+                .map(|&s| (dist[s as usize].unwrap_or(u32::MAX), tree.flood_hops(s)))
+                .collect()
+        })
+        .collect();
+    ks.iter()
+        .map(|&k| {
+            let used = &trees[..(k as usize).min(trees.len())];
+            let sum: f64 = (0..senders.len())
+                .map(|i| {
+                    used.iter()
+                        .map(|t| t[i])
+                        .min_by_key(|&(depth, _)| depth)
+                        .map_or(0.0, |(_, e)| f64::from(e))
+                })
+                .sum();
+            (k, sum / senders.len() as f64 / flood_mean.max(1.0))
+        })
+        .collect()
 }
 
 /// Kills `percent`% of the nodes at once (never the seeds); sends `during` broadcasts from

@@ -42,6 +42,20 @@ fn stable_runs_deliver_everything_exactly_once_and_settle_into_a_tree() {
                 ));
             }
         }
+        // The tree floors: a shortest-path tree is never shallower than flooding, and more
+        // trees to choose from never make the best one deeper.
+        let k = &runs[0].k_tree_floor;
+        let ks: Vec<u32> = k.iter().map(|&(k, _)| k).collect();
+        if ks != [1, 2, 4, 8, 16, 32]
+            || k.iter().any(|&(_, x)| x < 1.0)
+            || k.windows(2).any(|w| w[1].1 > w[0].1)
+            || runs[0].single_tree_floor.is_none_or(|f| f < 1.0)
+        {
+            return Err(format!(
+                "floors: single {:?}, K trees {k:?}",
+                runs[0].single_tree_floor
+            ));
+        }
         // The redundancy targets: sequential random senders and bursts.
         let (random, bursts) = (&runs[1], &runs[2]);
         if random.rmr_after_warmup > 0.05 || bursts.rmr_after_warmup > 0.2 {

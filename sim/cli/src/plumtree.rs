@@ -310,6 +310,22 @@ fn render(r: &PlumtreeReport) -> String {
                         _ => "n/a".into(),
                     },
                 ),
+                (
+                    "best of K trees",
+                    if o.k_tree_floor.is_empty() {
+                        "n/a".into()
+                    } else {
+                        let ks: Vec<String> = o
+                            .k_tree_floor
+                            .iter()
+                            .map(|(k, x)| format!("K={k} {x:.2}×"))
+                            .collect();
+                        format!(
+                            "{}  (shortest-path trees, each sender in its shallowest)",
+                            ks.join(", ")
+                        )
+                    },
+                ),
                 ("reliability", both(rel(o), f.map(rel))),
                 ("double deliveries", o.double_deliveries.to_string()),
                 ("latency", both(lat(o), f.map(lat))),
