@@ -43,16 +43,19 @@ impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
                 self.stats.graft_duplicates += 1;
             }
             // A peer that delivered us another message first a moment ago is our parent
-            // on another sender's path: with concurrent senders, the copies of two messages
+            // on another sender's path, and one we pushed another message to a moment ago
+            // may be our child on one: with concurrent senders, the copies of two messages
             // cross on a cycle and each would cut a different link of it, splitting the
             // tree. Keep it; the cycle is cut by a later duplicate.
             let grace = self.config.prune_grace;
-            if self
-                .neighbors
-                .get(&from)
-                .and_then(|n| n.parent_at)
-                .is_some_and(|at| now.saturating_duration_since(at) < grace)
-            {
+            if self.neighbors.get(&from).is_some_and(|n| {
+                n.parent_at
+                    .is_some_and(|at| now.saturating_duration_since(at) < grace)
+                    || n.pushed
+                        .iter()
+                        .flatten()
+                        .any(|&(at, id)| id != g.id && now.saturating_duration_since(at) < grace)
+            }) {
                 self.stats.prunes_deferred += 1;
                 return;
             }
@@ -90,7 +93,7 @@ impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
         let skip = |p: &P| {
             *p == from || announcers.iter().any(|(a, _)| a == p) || grafted.iter().any(|a| a == p)
         };
-        self.eager_push_filtered(g.id, next, &g.payload, skip);
+        self.eager_push_filtered(now, g.id, next, &g.payload, skip);
         self.lazy_push(now, g.id, next, Some(&from));
         self.cache_insert(now, g.id, g.payload, round, Some(from), grafted);
     }

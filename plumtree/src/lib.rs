@@ -27,8 +27,9 @@
 //! * **GRAFT credit**: a peer gets a payload for a GRAFT only as many times as we announced
 //!   ids to it (plus a small allowance), so no peer can make us send unbounded data.
 //! * **Concurrent senders**: a duplicate from a neighbour that just delivered us another
-//!   message first does not prune it ([`Config::prune_grace`]), so two messages crossing on
-//!   a cycle do not cut two of its links; the optimisation also fires when the payload
+//!   message first, or that we just forwarded another message to, does not prune it
+//!   ([`Config::prune_grace`]), so two messages crossing on a cycle do not cut two of its
+//!   links; the optimisation also fires when the payload
 //!   arrives after an announcement with a much lower round, and a payload is never pushed
 //!   to a peer that announced it.
 //! * **Two optimisation thresholds**: once the overlay is stable a swap shortens one

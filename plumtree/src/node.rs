@@ -65,6 +65,9 @@ pub(crate) struct Neighbor {
     pub(crate) graft_credit: u32,
     /// When it last delivered us a message first (it is our tree parent for some sender).
     pub(crate) parent_at: Option<Instant>,
+    /// The last two messages we forwarded to it, with when (it may be our child on their
+    /// senders' paths; see [`Config::prune_grace`]).
+    pub(crate) pushed: [Option<(Instant, MessageId)>; 2],
 }
 
 /// A payload kept to serve GRAFTs and to announce to new neighbours.
@@ -238,7 +241,7 @@ impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
         self.remember(now, id);
         match scope {
             Scope::Swarm => {
-                self.eager_push(id, 1, &payload, None);
+                self.eager_push(now, id, 1, &payload, None);
                 self.lazy_push(now, id, 1, None);
                 self.cache_insert(now, id, payload, 0, None, SmallVec::new());
             }
@@ -309,6 +312,7 @@ impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
                 eager: true,
                 graft_credit: self.config.initial_graft_credit,
                 parent_at: None,
+                pushed: [None; 2],
             },
         );
     }
@@ -411,28 +415,32 @@ impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
     /// Sends the payload to every eager peer but `except`.
     pub(crate) fn eager_push(
         &mut self,
+        now: Instant,
         id: MessageId,
         round: u16,
         payload: &Bytes,
         except: Option<&P>,
     ) {
-        self.eager_push_filtered(id, round, payload, |p| Some(p) == except);
+        self.eager_push_filtered(now, id, round, payload, |p| Some(p) == except);
     }
 
-    /// Sends the payload to every eager peer for which `skip` is false.
+    /// Sends the payload to every eager peer for which `skip` is false, and remembers it
+    /// did (see [`Config::prune_grace`]).
     pub(crate) fn eager_push_filtered(
         &mut self,
+        now: Instant,
         id: MessageId,
         round: u16,
         payload: &Bytes,
         skip: impl Fn(&P) -> bool,
     ) {
-        let targets: SmallVec<[P; 8]> = self
-            .neighbors
-            .iter()
-            .filter(|(p, n)| (n.eager || !self.config.prune) && !skip(p))
-            .map(|(p, _)| p.clone())
-            .collect();
+        let mut targets: SmallVec<[P; 8]> = SmallVec::new();
+        for (p, n) in &mut self.neighbors {
+            if (n.eager || !self.config.prune) && !skip(p) {
+                n.pushed = [Some((now, id)), n.pushed[0]];
+                targets.push(p.clone());
+            }
+        }
         for to in targets {
             self.send(
                 to,

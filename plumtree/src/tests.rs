@@ -721,6 +721,40 @@ fn an_early_announcement_at_a_much_lower_round_swaps_links_on_receipt() {
 }
 
 #[test]
+fn a_duplicate_from_a_peer_we_just_forwarded_another_message_to_is_kept() {
+    let t = t0();
+    let mut n = node(0, &[1, 2, 3], t);
+    // m1 comes from 1 and goes on to 2 and 3: we may be 2's parent for m1's sender.
+    n.handle_message(t, 1, gossip(id(1), 2, b"a"));
+    assert_eq!(
+        drain(&mut n),
+        [
+            received(id(1), 1, 2, b"a"),
+            send(2, gossip(id(1), 3, b"a")),
+            send(3, gossip(id(1), 3, b"a"))
+        ]
+    );
+    // m2 from 3, then a copy of it from 2 within the grace: no PRUNE.
+    n.handle_message(t + ms(100), 3, gossip(id(2), 2, b"b"));
+    drain(&mut n);
+    n.handle_message(t + ms(110), 2, gossip(id(2), 3, b"b"));
+    assert_eq!(drain(&mut n), []);
+    assert_eq!(n.stats().prunes_deferred, 1);
+    // A copy of m1 itself from 2 is no reason to keep 2 (we forwarded it m1, not another
+    // message): but m2 went to 2 as well at +100 ms, so 2 is still kept until the grace
+    // of both has passed.
+    n.handle_message(t + ms(120), 2, gossip(id(1), 4, b"a"));
+    assert_eq!(drain(&mut n), []);
+    assert_eq!(n.stats().prunes_deferred, 2);
+    // Past the grace, a redundant copy from 2 prunes it.
+    n.handle_message(t + ms(700), 1, gossip(id(3), 2, b"c"));
+    drain(&mut n);
+    n.handle_message(t + ms(1300), 2, gossip(id(3), 3, b"c"));
+    assert_eq!(drain(&mut n), [send(2, Message::Prune)]);
+    assert_eq!(lazy(&n), [2]);
+}
+
+#[test]
 fn a_duplicate_from_a_recent_parent_is_kept_then_pruned_later() {
     let t = t0();
     let mut n = node(0, &[1, 2, 3], t);
