@@ -47,17 +47,29 @@ impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
             // may be our child on one: with concurrent senders, the copies of two messages
             // cross on a cycle and each would cut a different link of it, splitting the
             // tree. Keep it; the cycle is cut by a later duplicate.
+            // Steady traffic keeps every link in its grace: a link defers at most
+            // `max_prune_deferrals` prunes in a row.
             let grace = self.config.prune_grace;
-            if self.neighbors.get(&from).is_some_and(|n| {
-                n.parent_at
-                    .is_some_and(|at| now.saturating_duration_since(at) < grace)
-                    || n.pushed
-                        .iter()
-                        .flatten()
-                        .any(|&(at, id)| id != g.id && now.saturating_duration_since(at) < grace)
-            }) {
-                self.stats.prunes_deferred += 1;
-                return;
+            let cap = self.config.max_prune_deferrals;
+            if let Some(n) = self.neighbors.get_mut(&from) {
+                let in_grace =
+                    n.parent_at
+                        .is_some_and(|at| now.saturating_duration_since(at) < grace)
+                        || n.pushed.iter().flatten().any(|&(at, id)| {
+                            id != g.id && now.saturating_duration_since(at) < grace
+                        });
+                if n.deferred
+                    .1
+                    .is_none_or(|at| now.saturating_duration_since(at) >= grace)
+                {
+                    n.deferred.0 = 0;
+                }
+                if in_grace && n.deferred.0 < cap {
+                    n.deferred = (n.deferred.0 + 1, Some(now));
+                    self.stats.prunes_deferred += 1;
+                    return;
+                }
+                n.deferred = (0, None);
             }
             self.set_eager(&from, false);
             self.stats.prunes_sent += 1;

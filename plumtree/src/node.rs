@@ -68,6 +68,10 @@ pub(crate) struct Neighbor {
     /// The last two messages we forwarded to it, with when (it may be our child on their
     /// senders' paths; see [`Config::prune_grace`]).
     pub(crate) pushed: [Option<(Instant, MessageId)>; 2],
+    /// Prunes of it deferred by the grace in a row, and when the last one was: under
+    /// steady traffic every link is always in its grace, and without a cap no redundant
+    /// link would ever be cut ([`Config::max_prune_deferrals`]).
+    pub(crate) deferred: (u32, Option<Instant>),
 }
 
 /// A payload kept to serve GRAFTs and to announce to new neighbours.
@@ -313,6 +317,7 @@ impl<P: PeerId, V: Validator<P>> Plumtree<P, V> {
                 graft_credit: self.config.initial_graft_credit,
                 parent_at: None,
                 pushed: [None; 2],
+                deferred: (0, None),
             },
         );
     }

@@ -776,3 +776,34 @@ fn a_duplicate_from_a_recent_parent_is_kept_then_pruned_later() {
     assert_eq!(drain(&mut n), [send(2, Message::Prune)]);
     assert_eq!(lazy(&n), [2]);
 }
+
+/// Steady traffic keeps a link within its grace forever: after `max_prune_deferrals`
+/// deferred prunes in a row the next redundant copy prunes it anyway.
+#[test]
+fn steady_traffic_defers_a_prune_at_most_max_prune_deferrals_times() {
+    let t = t0();
+    let mut n = node(0, &[1, 2, 3], t);
+    let cap = Config::default().max_prune_deferrals;
+    assert_eq!(cap, 4);
+    // m0 from 1 goes on to 2 and 3.
+    n.handle_message(t, 1, gossip(id(100), 2, b"x"));
+    drain(&mut n);
+    // Then a message every 20 ms, first from 1 (and on to 2), then a copy from 2: the
+    // previous message went to 2 20 ms before, so every copy is within the grace.
+    let mut pruned_at = None;
+    for k in 1..=10u8 {
+        let at = t + ms(20 * u64::from(k));
+        n.handle_message(at, 1, gossip(id(k), 2, b"x"));
+        drain(&mut n);
+        n.handle_message(at + ms(5), 2, gossip(id(k), 3, b"x"));
+        let out = drain(&mut n);
+        if out == [send(2, Message::Prune)] {
+            pruned_at = Some(u32::from(k));
+            break;
+        }
+        assert_eq!(out, []);
+    }
+    assert_eq!(n.stats().prunes_deferred, u64::from(cap));
+    assert_eq!(pruned_at, Some(cap + 1));
+    assert_eq!(lazy(&n), [2]);
+}

@@ -195,3 +195,27 @@ fn composite_messages_have_golden_bytes() {
     assert_eq!(encode(&v).unwrap(), [4, 1, 0, 4, 1]);
     assert_eq!(decode::<GossipMessage<u64>>(&[4, 1, 2]).ok(), None);
 }
+
+/// Steady traffic (a broadcast every 5 ms from random senders) still settles into a tree:
+/// every link is always within its prune grace, so the grace's cap is what cuts the
+/// redundant ones (without it, RMR stays at 1.55 at 1,000 nodes).
+#[test]
+fn steady_traffic_still_settles_into_a_tree() {
+    check_seeds(0..2, |seed| {
+        let s = Scenario {
+            broadcasts: 100,
+            gap: Duration::from_millis(5),
+            rounds: 8,
+            ..small(seed)
+        };
+        let runs = scenario::stable(&s, false).map_err(|e| e.to_string())?;
+        let random = &runs[1];
+        if random.reliability_min < 1.0 || random.rmr_after_warmup > 0.05 {
+            return Err(format!(
+                "reliability {} RMR after warm-up {}",
+                random.reliability_min, random.rmr_after_warmup
+            ));
+        }
+        Ok(())
+    });
+}

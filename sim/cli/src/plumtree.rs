@@ -30,6 +30,10 @@ pub(crate) struct PlumtreeArgs {
     /// Broadcasts per sequential stable run (single sender; random senders).
     #[arg(long, default_value_t = 20)]
     broadcasts: u32,
+    /// Milliseconds between two broadcasts (or bursts) of the stable runs, and between
+    /// the broadcasts sent after a failure.
+    #[arg(long, default_value_t = 1000)]
+    gap_ms: u64,
     /// Bursts of concurrent broadcasts in the third stable run.
     #[arg(long, default_value_t = 5)]
     bursts: u32,
@@ -76,6 +80,9 @@ pub(crate) struct PlumtreeArgs {
     /// does not prune it (0: the paper's rule), ms.
     #[arg(long, default_value_t = 500)]
     prune_grace_ms: u64,
+    /// Most prunes of one link the grace defers in a row.
+    #[arg(long, default_value_t = 4)]
+    max_prune_deferrals: u32,
     /// Skip the eager-flooding baseline runs.
     #[arg(long)]
     no_baseline: bool,
@@ -136,6 +143,7 @@ pub(crate) fn run(g: &Global, args: &PlumtreeArgs) -> Result<(), String> {
             repair_window: Duration::from_millis(args.repair_window_ms.min(86_400_000)),
             eager_on_loss: !args.no_eager_on_loss,
             prune_grace: Duration::from_millis(args.prune_grace_ms.min(86_400_000)),
+            max_prune_deferrals: args.max_prune_deferrals,
             ..Config::default()
         },
         join_gap: Duration::from_millis(args.join_gap_ms),
@@ -145,6 +153,7 @@ pub(crate) fn run(g: &Global, args: &PlumtreeArgs) -> Result<(), String> {
         failure_detection: Duration::from_millis(args.failure_detection_ms),
         payload: args.payload,
         broadcasts: args.broadcasts,
+        gap: Duration::from_millis(args.gap_ms.clamp(1, 86_400_000)),
         bursts: args.bursts,
         burst_size: args.burst_size,
         during: args.during,
