@@ -14,6 +14,28 @@ fn sorted(v: &[Item]) -> Vec<Item> {
     v
 }
 
+/// Two sets sharing 2,000 items and differing in `d` random keys: a third only in `a`, a
+/// third only in `b`, a third in both with other digests. Returns `(a, b, a_only,
+/// b_only)`.
+fn replicas(rng: &mut ChaCha8Rng, d: u64) -> (Vec<Item>, Vec<Item>, Vec<Item>, Vec<Item>) {
+    let common = items(0..2_000, 5);
+    let (mut a, mut b) = (common.clone(), common);
+    let (mut a_only, mut b_only) = (Vec::new(), Vec::new());
+    for i in 0..d {
+        let key = rng.random_range(10_000..u64::MAX);
+        let (va, vb): (u64, u64) = (rng.random(), rng.random());
+        if i % 3 != 1 {
+            a.push(Item { key, digest: va });
+            a_only.push(Item { key, digest: va });
+        }
+        if i % 3 != 0 {
+            b.push(Item { key, digest: vb });
+            b_only.push(Item { key, digest: vb });
+        }
+    }
+    (a, b, a_only, b_only)
+}
+
 #[test]
 fn mapping_density_follows_the_paper() {
     // P(index i) ≈ 1/(1 + 5i/8): about 1/7 of keys hit index 10.
@@ -223,21 +245,7 @@ fn a_large_difference_decodes_exactly() {
     // 20,000 differing keys (a third updated), three salts: exact every time, though
     // dozens of false peels happen on the way.
     let mut rng = ChaCha8Rng::seed_from_u64(11);
-    let common = items(0..2_000, 5);
-    let (mut a, mut b) = (common.clone(), common);
-    let (mut a_only, mut b_only) = (Vec::new(), Vec::new());
-    for i in 0..20_000u64 {
-        let key = rng.random_range(10_000..u64::MAX);
-        let (va, vb): (u64, u64) = (rng.random(), rng.random());
-        if i % 3 != 1 {
-            a.push(Item { key, digest: va });
-            a_only.push(Item { key, digest: va });
-        }
-        if i % 3 != 0 {
-            b.push(Item { key, digest: vb });
-            b_only.push(Item { key, digest: vb });
-        }
-    }
+    let (a, b, a_only, b_only) = replicas(&mut rng, 20_000);
     for salt in 0..3u64 {
         let mut enc = Encoder::new(&a, salt);
         let mut dec = Decoder::new(&b, salt, 100_000);
@@ -321,21 +329,7 @@ fn decode_sweep() {
         let runs = if d > 10_000 { 60 } else { 400 };
         for salt in 0..runs {
             let mut rng = ChaCha8Rng::seed_from_u64(salt + 100);
-            let common = items(0..2_000, 5);
-            let (mut a, mut b) = (common.clone(), common);
-            let (mut a_only, mut b_only) = (Vec::new(), Vec::new());
-            for i in 0..d {
-                let key = rng.random_range(10_000..u64::MAX);
-                let (va, vb): (u64, u64) = (rng.random(), rng.random());
-                if i % 3 != 1 {
-                    a.push(Item { key, digest: va });
-                    a_only.push(Item { key, digest: va });
-                }
-                if i % 3 != 0 {
-                    b.push(Item { key, digest: vb });
-                    b_only.push(Item { key, digest: vb });
-                }
-            }
+            let (a, b, a_only, b_only) = replicas(&mut rng, d);
             let mut enc = Encoder::new(&a, salt);
             let mut dec = Decoder::new(&b, salt, 100_000);
             let mut buf = Vec::new();

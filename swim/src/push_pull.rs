@@ -98,11 +98,20 @@ impl<A: Address, R: Rng> Swim<A, R> {
             self.stats.push_pulls_in_sync += 1;
             return;
         }
-        if self.replied.iter().any(|(a, s)| a == from && *s == seq) {
+        if !self.first_answer(from, seq) {
             return;
         }
-        let _ = self.replied.push((from.clone(), seq));
         self.send_state(from, seq, false);
+    }
+
+    /// Whether `(from, seq)` has not been answered with our state yet (the last 64 are
+    /// remembered); records it. A duplicated datagram is answered once.
+    fn first_answer(&mut self, from: &A, seq: u32) -> bool {
+        if self.replied.iter().any(|(a, s)| a == from && *s == seq) {
+            return false;
+        }
+        let _ = self.replied.push((from.clone(), seq));
+        true
     }
 
     /// Sends our whole table (ourselves first) to `to` in packet-sized chunks.
@@ -165,10 +174,9 @@ impl<A: Address, R: Rng> Swim<A, R> {
             }
             return;
         }
-        if self.replied.iter().any(|(a, s)| a == from && *s == seq) {
+        if !self.first_answer(from, seq) {
             return;
         }
-        let _ = self.replied.push((from.clone(), seq));
         self.send_state(from, seq, true);
     }
 

@@ -287,21 +287,10 @@ fn report_table(r: &SwimReport) -> String {
                     r.bytes_per_member_period
                 ),
             ),
-            (
-                "  per kind (msgs/member/period)",
-                r.kinds
-                    .iter()
-                    .map(|(k, v)| format!("{k} {v:.3}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
+            ("  per kind (msgs/member/period)", per_kind(&r.kinds, 3)),
             (
                 "  per kind (bytes/member/period)",
-                r.kind_bytes
-                    .iter()
-                    .map(|(k, v)| format!("{k} {v:.1}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                per_kind(&r.kind_bytes, 1),
             ),
             (
                 "CPU / member / period",
@@ -361,4 +350,13 @@ fn summary(reports: &[SwimReport]) -> String {
         ));
     }
     out
+}
+
+/// `kind value, kind value, ...` with `decimals` digits after the point.
+fn per_kind(values: &std::collections::BTreeMap<&'static str, f64>, decimals: usize) -> String {
+    values
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.decimals$}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
