@@ -103,6 +103,7 @@ pub mod gf;
 pub mod hasher;
 mod message;
 pub mod planner;
+pub mod poly;
 pub mod ranks;
 pub mod riblt;
 #[cfg(feature = "sim")]
