@@ -192,5 +192,50 @@ fn diff(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, tree, riblt, diff);
+/// The syndrome sketch's arithmetic: power sums (ns per point·syndrome, the throughput
+/// unit), a plain multiplication, and a whole decode of L differences from 2L + 2 sums.
+fn sketch_math(c: &mut Criterion) {
+    let mut g = c.benchmark_group("sketch_math");
+    let mut r = 1u64;
+    let mut next = move || {
+        r = r.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let z = (r ^ (r >> 31)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        (z ^ (z >> 29)) | 1
+    };
+    let points: Vec<(u64, u64)> = (0..10_000).map(|_| (next(), next())).collect();
+    g.throughput(Throughput::Elements(10_000 * 64));
+    g.bench_function("gf_power_sums_10k_x64", |b| {
+        b.iter(|| {
+            let mut out = [0u64; 64];
+            epidemic_merkle::gf::power_sums(black_box(&points), 0, &mut out);
+            black_box(out)
+        });
+    });
+    g.throughput(Throughput::Elements(1024));
+    g.bench_function("gf_mul_x1024", |b| {
+        b.iter(|| {
+            let mut acc = 0u64;
+            for &(x, w) in &points[..1024] {
+                acc ^= epidemic_merkle::gf::mul(black_box(x), w);
+            }
+            black_box(acc)
+        });
+    });
+    for l in [32usize, 100, 300] {
+        let mut set = points[..l].to_vec();
+        set.sort_unstable();
+        let mut sums = vec![0u64; 2 * l + 2];
+        epidemic_merkle::gf::power_sums(&set, 0, &mut sums);
+        g.throughput(Throughput::Elements(l as u64));
+        g.bench_with_input(BenchmarkId::new("poly_decode", l), &l, |b, _| {
+            b.iter(|| {
+                let got = epidemic_merkle::poly::decode(black_box(&sums), 2);
+                assert_eq!(got.as_deref(), Some(&set[..]));
+            });
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, tree, riblt, diff, sketch_math);
 criterion_main!(benches);
