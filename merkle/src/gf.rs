@@ -98,10 +98,12 @@ pub fn pow(x: u64, e: u64) -> u64 {
     r
 }
 
-/// `x · z` in GF(2^64) (a shift, and the reduction of the bit shifted out).
+/// `x · z^s` in GF(2^64) for `s` in `1..=4`: a shift, and the reduction of the `s` bits
+/// shifted out (`h·z^64 = h·(z^4 + z^3 + z + 1)`, below 2^8 for `h` below 2^4).
 #[must_use]
-const fn times_z(x: u64) -> u64 {
-    (x << 1) ^ ((x >> 63).wrapping_neg() & POLY_LOW)
+const fn times_z(x: u64, s: u32) -> u64 {
+    let h = x >> (64 - s);
+    (x << s) ^ h ^ (h << 1) ^ (h << 3) ^ (h << 4)
 }
 
 /// Multiplication by one fixed element `x`: `table[k][n] = n · z^(4k) · x`, reduced, so
@@ -115,14 +117,25 @@ pub(crate) struct MulBy {
 impl MulBy {
     /// The table for multiplying by `x`.
     pub(crate) fn new(x: u64) -> Self {
-        let mut table = [[0u64; 16]; 16];
+        let mut t = Self {
+            table: [[0u64; 16]; 16],
+        };
+        t.set(x);
+        t
+    }
+
+    /// Rebuilds the table in place for multiplying by `x` (no allocation, no copy).
+    pub(crate) fn set(&mut self, x: u64) {
         let mut c = x;
-        for row in &mut table {
+        for row in &mut self.table {
+            // The four basis products of this window, and the next window's first one
+            // straight from c0, so the serial chain is 16 steps, not 64.
             let c0 = c;
-            let c1 = times_z(c0);
-            let c2 = times_z(c1);
-            let c3 = times_z(c2);
-            c = times_z(c3);
+            let c1 = times_z(c0, 1);
+            let c2 = times_z(c0, 2);
+            let c3 = times_z(c0, 3);
+            c = times_z(c0, 4);
+            row[0] = 0;
             row[1] = c0;
             row[2] = c1;
             row[3] = c1 ^ c0;
@@ -134,7 +147,6 @@ impl MulBy {
                 row[8 + n] = c3 ^ row[n];
             }
         }
-        Self { table }
     }
 
     /// `y · x`.
@@ -186,14 +198,12 @@ pub fn power_sums(points: &[(u64, u64)], from: u64, out: &mut [u64]) {
         }
         return;
     }
+    let mut t = [MulBy::new(0), MulBy::new(0), MulBy::new(0), MulBy::new(0)];
     let mut quads = points.chunks_exact(4);
     for q in &mut quads {
-        let t = [
-            MulBy::new(q[0].0),
-            MulBy::new(q[1].0),
-            MulBy::new(q[2].0),
-            MulBy::new(q[3].0),
-        ];
+        for (t, &(x, _)) in t.iter_mut().zip(q) {
+            t.set(x);
+        }
         let mut v = [0u64; 4];
         for ((v, t), &(_, w)) in v.iter_mut().zip(&t).zip(q) {
             *v = match from {
@@ -212,8 +222,9 @@ pub fn power_sums(points: &[(u64, u64)], from: u64, out: &mut [u64]) {
             ];
         }
     }
+    let t = &mut t[0];
     for &(x, w) in quads.remainder() {
-        let t = MulBy::new(x);
+        t.set(x);
         let mut v = mul(w, t.pow(from));
         for o in out.iter_mut() {
             *o ^= v;

@@ -30,12 +30,12 @@ const ROOT_SEED: u64 = 0x5eed_5eed_5ca1_ab1e;
 const MAX_STALLS: u32 = 64;
 
 /// `dst[i] ^= q · src[i]` for the common length.
-fn axpy(dst: &mut [u64], q: u64, src: &[u64]) {
+fn axpy(t: &mut MulBy, dst: &mut [u64], q: u64, src: &[u64]) {
     match q {
         0 => {}
         1 => dst.iter_mut().zip(src).for_each(|(d, &s)| *d ^= s),
         _ if src.len() >= TABLE_MIN_LEN => {
-            let t = MulBy::new(q);
+            t.set(q);
             dst.iter_mut().zip(src).for_each(|(d, &s)| *d ^= t.mul(s));
         }
         _ => dst.iter_mut().zip(src).for_each(|(d, &s)| *d ^= mul(q, s)),
@@ -51,14 +51,14 @@ fn trim(p: &mut Vec<u64>) {
 
 /// Scales a trimmed nonzero `p` so its leading coefficient is 1 (the zero polynomial is
 /// left alone).
-fn make_monic(p: &mut [u64]) {
+fn make_monic(t: &mut MulBy, p: &mut [u64]) {
     let Some(&lead) = p.last() else { return };
     if lead == 1 {
         return;
     }
     let Some(li) = gf::inv(lead) else { return };
     if p.len() >= TABLE_MIN_LEN {
-        let t = MulBy::new(li);
+        t.set(li);
         p.iter_mut().for_each(|c| *c = t.mul(*c));
     } else {
         p.iter_mut().for_each(|c| *c = mul(*c, li));
@@ -67,46 +67,46 @@ fn make_monic(p: &mut [u64]) {
 
 /// `r mod p` in place for a monic `p` of degree `n = p.len() − 1` (`r` ends with at most
 /// `n` coefficients, not trimmed).
-fn rem_monic(r: &mut Vec<u64>, p: &[u64]) {
+fn rem_monic(t: &mut MulBy, r: &mut Vec<u64>, p: &[u64]) {
     let n = p.len().saturating_sub(1);
     while r.len() > n {
         let Some(q) = r.pop() else { break };
         // Cancel q·z^i (i = r.len()) with q·z^(i − n)·p.
         let i = r.len();
-        axpy(&mut r[i - n..i], q, &p[..n]);
+        axpy(t, &mut r[i - n..i], q, &p[..n]);
     }
 }
 
 /// `a² mod p` into `out`, padded to `n = deg p` coefficients, for `a` of at most `n`
 /// coefficients and a monic `p`. Squaring is linear in characteristic 2: the square of
 /// `Σ a_i z^i` is `Σ a_i² z^(2i)`.
-fn square_mod(a: &[u64], p: &[u64], out: &mut Vec<u64>) {
+fn square_mod(t: &mut MulBy, a: &[u64], p: &[u64], out: &mut Vec<u64>) {
     let n = p.len().saturating_sub(1);
     out.clear();
     out.resize((2 * a.len()).saturating_sub(1), 0);
     for (i, &c) in a.iter().enumerate() {
         out[2 * i] = square(c);
     }
-    rem_monic(out, p);
+    rem_monic(t, out, p);
     out.resize(n, 0);
 }
 
 /// The monic greatest common divisor of `a` and `b` (empty when both are zero).
-fn gcd(mut a: Vec<u64>, mut b: Vec<u64>) -> Vec<u64> {
+fn gcd(t: &mut MulBy, mut a: Vec<u64>, mut b: Vec<u64>) -> Vec<u64> {
     trim(&mut a);
     trim(&mut b);
     while !b.is_empty() {
-        make_monic(&mut b);
-        rem_monic(&mut a, &b);
+        make_monic(t, &mut b);
+        rem_monic(t, &mut a, &b);
         trim(&mut a);
         std::mem::swap(&mut a, &mut b);
     }
-    make_monic(&mut a);
+    make_monic(t, &mut a);
     a
 }
 
 /// `p / g` for a monic `g` dividing `p` (the remainder is dropped).
-fn div_monic(p: &[u64], g: &[u64]) -> Vec<u64> {
+fn div_monic(t: &mut MulBy, p: &[u64], g: &[u64]) -> Vec<u64> {
     let n = g.len().saturating_sub(1);
     if p.len() <= n {
         return Vec::new();
@@ -116,15 +116,15 @@ fn div_monic(p: &[u64], g: &[u64]) -> Vec<u64> {
     for i in (n..r.len()).rev() {
         let c = r[i];
         q[i - n] = c;
-        axpy(&mut r[i - n..i], c, &g[..n]);
+        axpy(t, &mut r[i - n..i], c, &g[..n]);
     }
     q
 }
 
 /// `p(y)` by Horner's rule.
-fn eval(p: &[u64], y: u64) -> u64 {
+fn eval(t: &mut MulBy, p: &[u64], y: u64) -> u64 {
     if p.len() >= TABLE_MIN_LEN {
-        let t = MulBy::new(y);
+        t.set(y);
         p.iter().rev().fold(0, |acc, &c| t.mul(acc) ^ c)
     } else {
         p.iter().rev().fold(0, |acc, &c| mul(acc, y) ^ c)
@@ -155,6 +155,7 @@ pub fn berlekamp_massey(s: &[u64]) -> Vec<u64> {
     let mut m = 1usize;
     let mut l = 0usize;
     let mut prev = Vec::new();
+    let mut t = MulBy::new(0);
     for (n, &sn) in s.iter().enumerate() {
         // The discrepancy: one reduction for the whole sum of carry-less products.
         // (`c.len() − 1 = l ≤ n`, so every index is in range.)
@@ -175,7 +176,7 @@ pub fn berlekamp_massey(s: &[u64]) -> Vec<u64> {
         if c.len() < b.len() + m {
             c.resize(b.len() + m, 0);
         }
-        axpy(&mut c[m..], coef, &b);
+        axpy(&mut t, &mut c[m..], coef, &b);
         if grow {
             l = n + 1 - l;
             std::mem::swap(&mut b, &mut prev);
@@ -217,7 +218,8 @@ pub fn distinct_roots(p: &[u64], seed: u64) -> Option<Vec<u64>> {
     if p.is_empty() {
         return None;
     }
-    make_monic(&mut p);
+    let mut t = MulBy::new(0);
+    make_monic(&mut t, &mut p);
     let n = p.len() - 1;
     match n {
         0 => return Some(Vec::new()),
@@ -231,7 +233,7 @@ pub fn distinct_roots(p: &[u64], seed: u64) -> Option<Vec<u64>> {
     z[1] = 1;
     for _ in 0..64 {
         let mut next = Vec::with_capacity(2 * n);
-        square_mod(&z, &p, &mut next);
+        square_mod(&mut t, &z, &p, &mut next);
         zs.push(z);
         z = next;
     }
@@ -249,17 +251,17 @@ pub fn distinct_roots(p: &[u64], seed: u64) -> Option<Vec<u64>> {
         let mut beta = mix(state);
         trace.fill(0);
         for zi in &zs {
-            axpy(&mut trace, beta, zi);
+            axpy(&mut t, &mut trace, beta, zi);
             beta = square(beta);
         }
         let mut progress = false;
         for q in pending.drain(..) {
-            let mut t = trace.clone();
-            rem_monic(&mut t, &q);
-            let g = gcd(q.clone(), t);
+            let mut r = trace.clone();
+            rem_monic(&mut t, &mut r, &q);
+            let g = gcd(&mut t, q.clone(), r);
             if g.len() > 1 && g.len() < q.len() {
                 progress = true;
-                next.push(div_monic(&q, &g));
+                next.push(div_monic(&mut t, &q, &g));
                 next.push(g);
             } else {
                 next.push(q);
@@ -325,10 +327,11 @@ pub fn decode(s: &[u64], verify: usize) -> Option<Vec<(u64, u64)>> {
     // C′(z) = Σ_{i odd} c_i z^(i−1) in characteristic 2: a polynomial in z².
     let odd: Vec<u64> = c.iter().skip(1).step_by(2).copied().collect();
     let mut pairs = Vec::with_capacity(l);
+    let mut t = MulBy::new(0);
     for &x in &xs {
         let xi = gf::inv(x)?;
-        let den = gf::inv(eval(&odd, square(xi)))?;
-        let w = mul(x, mul(eval(&omega, xi), den));
+        let den = gf::inv(eval(&mut t, &odd, square(xi)))?;
+        let w = mul(x, mul(eval(&mut t, &omega, xi), den));
         if w == 0 {
             return None;
         }
@@ -557,5 +560,42 @@ mod tests {
         // Locators that repeat or are zero are not a set this decoder returns.
         assert_eq!(decode(&syndromes(&[(0, 5), (3, 4)], 8), 1), None);
         assert_eq!(decode(&[0, 0, 0, 0, 9, 0, 0, 0, 0, 0], 1), None);
+    }
+
+    #[test]
+    fn decode_small_structured_sets() {
+        // Locator 1: a constant sequence.
+        assert_eq!(decode(&[9, 9, 9], 1), Some(vec![(1, 9)]));
+        // Locators in GF(2) ∪ GF(4): a tiny subfield is no special case.
+        let set = vec![(1u64, 5u64), (2, 7), (3, 1)];
+        assert_eq!(decode(&syndromes(&set, 8), 2), Some(set));
+        let set = vec![(1 << 63, 1), (u64::MAX, u64::MAX)];
+        assert_eq!(decode(&syndromes(&set, 5), 1), Some(set));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decode_round_trips_any_small_set(
+            raw in proptest::collection::btree_map(1u64.., 1u64.., 0..8usize),
+            verify in 0usize..3,
+        ) {
+            let set: Vec<(u64, u64)> = raw.into_iter().collect();
+            let s = syndromes(&set, 2 * set.len() + verify);
+            proptest::prop_assert_eq!(decode(&s, verify), Some(set));
+        }
+
+        #[test]
+        fn decode_of_anything_reproduces_its_input_or_refuses(
+            s in proptest::collection::vec(proptest::prelude::any::<u64>(), 0..24),
+            small in proptest::prelude::any::<bool>(),
+        ) {
+            // Small values make short recurrences (and repeated or zero locators) likely.
+            let s: Vec<u64> = if small { s.iter().map(|x| x % 4).collect() } else { s };
+            if let Some(pairs) = decode(&s, 1) {
+                proptest::prop_assert_eq!(syndromes(&pairs, s.len()), s);
+                proptest::prop_assert!(pairs.windows(2).all(|w| w[0].0 < w[1].0));
+                proptest::prop_assert!(pairs.iter().all(|&(x, w)| x != 0 && w != 0));
+            }
+        }
     }
 }
