@@ -14,7 +14,7 @@
 //! `z^i`). Nothing here panics on any input, and the work is bounded by the input length
 //! (root finding gives up after 64 fruitless random splits in a row).
 
-use crate::gf::{self, MulBy, mul, square};
+use crate::gf::{self, MulBy, MulBy8, mul, square};
 
 /// From this many coefficients on, a scalar times a vector builds a multiplication table
 /// for the scalar first (the table costs about as much as ten plain multiplications).
@@ -29,14 +29,41 @@ const ROOT_SEED: u64 = 0x5eed_5eed_5ca1_ab1e;
 /// probability 1/2, so 64 failures in a row have probability below 2^-64).
 const MAX_STALLS: u32 = 64;
 
+/// From this many coefficients on, a scalar times a vector uses 8-bit windows.
+const TABLE8_MIN_LEN: usize = 128;
+
+/// Multiplication tables reused from one scalar to the next (no allocation per use).
+#[derive(Debug)]
+struct Scratch {
+    t4: MulBy,
+    t8: Option<MulBy8>,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        Self {
+            t4: MulBy::new(0),
+            t8: None,
+        }
+    }
+}
+
 /// `dst[i] ^= q · src[i]` for the common length.
-fn axpy(t: &mut MulBy, dst: &mut [u64], q: u64, src: &[u64]) {
+fn axpy(t: &mut Scratch, dst: &mut [u64], q: u64, src: &[u64]) {
     match q {
         0 => {}
         1 => dst.iter_mut().zip(src).for_each(|(d, &s)| *d ^= s),
+        _ if src.len() >= TABLE8_MIN_LEN => {
+            t.t4.set(q);
+            let t8 = t.t8.get_or_insert_with(MulBy8::new);
+            t8.set(&t.t4);
+            dst.iter_mut().zip(src).for_each(|(d, &s)| *d ^= t8.mul(s));
+        }
         _ if src.len() >= TABLE_MIN_LEN => {
-            t.set(q);
-            dst.iter_mut().zip(src).for_each(|(d, &s)| *d ^= t.mul(s));
+            t.t4.set(q);
+            dst.iter_mut()
+                .zip(src)
+                .for_each(|(d, &s)| *d ^= t.t4.mul(s));
         }
         _ => dst.iter_mut().zip(src).for_each(|(d, &s)| *d ^= mul(q, s)),
     }
@@ -51,15 +78,15 @@ fn trim(p: &mut Vec<u64>) {
 
 /// Scales a trimmed nonzero `p` so its leading coefficient is 1 (the zero polynomial is
 /// left alone).
-fn make_monic(t: &mut MulBy, p: &mut [u64]) {
+fn make_monic(t: &mut Scratch, p: &mut [u64]) {
     let Some(&lead) = p.last() else { return };
     if lead == 1 {
         return;
     }
     let Some(li) = gf::inv(lead) else { return };
     if p.len() >= TABLE_MIN_LEN {
-        t.set(li);
-        p.iter_mut().for_each(|c| *c = t.mul(*c));
+        t.t4.set(li);
+        p.iter_mut().for_each(|c| *c = t.t4.mul(*c));
     } else {
         p.iter_mut().for_each(|c| *c = mul(*c, li));
     }
@@ -67,8 +94,24 @@ fn make_monic(t: &mut MulBy, p: &mut [u64]) {
 
 /// `r mod p` in place for a monic `p` of degree `n = p.len() − 1` (`r` ends with at most
 /// `n` coefficients, not trimmed).
-fn rem_monic(t: &mut MulBy, r: &mut Vec<u64>, p: &[u64]) {
+fn rem_monic(t: &mut Scratch, r: &mut Vec<u64>, p: &[u64]) {
     let n = p.len().saturating_sub(1);
+    let rows = r.len().saturating_sub(n);
+    if n < TABLE_MIN_LEN && rows >= 2 * TABLE_MIN_LEN {
+        // A low-degree divisor and many rows: a table per coefficient of `p`, built once,
+        // instead of a plain multiplication per coefficient per row.
+        let tables: Vec<MulBy> = p[..n].iter().map(|&c| MulBy::new(c)).collect();
+        while r.len() > n {
+            let Some(q) = r.pop() else { break };
+            let i = r.len();
+            if q != 0 {
+                for (d, t) in r[i - n..i].iter_mut().zip(&tables) {
+                    *d ^= t.mul(q);
+                }
+            }
+        }
+        return;
+    }
     while r.len() > n {
         let Some(q) = r.pop() else { break };
         // Cancel q·z^i (i = r.len()) with q·z^(i − n)·p.
@@ -80,7 +123,7 @@ fn rem_monic(t: &mut MulBy, r: &mut Vec<u64>, p: &[u64]) {
 /// `a² mod p` into `out`, padded to `n = deg p` coefficients, for `a` of at most `n`
 /// coefficients and a monic `p`. Squaring is linear in characteristic 2: the square of
 /// `Σ a_i z^i` is `Σ a_i² z^(2i)`.
-fn square_mod(t: &mut MulBy, a: &[u64], p: &[u64], out: &mut Vec<u64>) {
+fn square_mod(t: &mut Scratch, a: &[u64], p: &[u64], out: &mut Vec<u64>) {
     let n = p.len().saturating_sub(1);
     out.clear();
     out.resize((2 * a.len()).saturating_sub(1), 0);
@@ -92,7 +135,7 @@ fn square_mod(t: &mut MulBy, a: &[u64], p: &[u64], out: &mut Vec<u64>) {
 }
 
 /// The monic greatest common divisor of `a` and `b` (empty when both are zero).
-fn gcd(t: &mut MulBy, mut a: Vec<u64>, mut b: Vec<u64>) -> Vec<u64> {
+fn gcd(t: &mut Scratch, mut a: Vec<u64>, mut b: Vec<u64>) -> Vec<u64> {
     trim(&mut a);
     trim(&mut b);
     while !b.is_empty() {
@@ -106,7 +149,7 @@ fn gcd(t: &mut MulBy, mut a: Vec<u64>, mut b: Vec<u64>) -> Vec<u64> {
 }
 
 /// `p / g` for a monic `g` dividing `p` (the remainder is dropped).
-fn div_monic(t: &mut MulBy, p: &[u64], g: &[u64]) -> Vec<u64> {
+fn div_monic(t: &mut Scratch, p: &[u64], g: &[u64]) -> Vec<u64> {
     let n = g.len().saturating_sub(1);
     if p.len() <= n {
         return Vec::new();
@@ -122,10 +165,10 @@ fn div_monic(t: &mut MulBy, p: &[u64], g: &[u64]) -> Vec<u64> {
 }
 
 /// `p(y)` by Horner's rule.
-fn eval(t: &mut MulBy, p: &[u64], y: u64) -> u64 {
+fn eval(t: &mut Scratch, p: &[u64], y: u64) -> u64 {
     if p.len() >= TABLE_MIN_LEN {
-        t.set(y);
-        p.iter().rev().fold(0, |acc, &c| t.mul(acc) ^ c)
+        t.t4.set(y);
+        p.iter().rev().fold(0, |acc, &c| t.t4.mul(acc) ^ c)
     } else {
         p.iter().rev().fold(0, |acc, &c| mul(acc, y) ^ c)
     }
@@ -155,7 +198,7 @@ pub fn berlekamp_massey(s: &[u64]) -> Vec<u64> {
     let mut m = 1usize;
     let mut l = 0usize;
     let mut prev = Vec::new();
-    let mut t = MulBy::new(0);
+    let mut t = Scratch::new();
     for (n, &sn) in s.iter().enumerate() {
         // The discrepancy: one reduction for the whole sum of carry-less products.
         // (`c.len() − 1 = l ≤ n`, so every index is in range.)
@@ -218,7 +261,7 @@ pub fn distinct_roots(p: &[u64], seed: u64) -> Option<Vec<u64>> {
     if p.is_empty() {
         return None;
     }
-    let mut t = MulBy::new(0);
+    let mut t = Scratch::new();
     make_monic(&mut t, &mut p);
     let n = p.len() - 1;
     match n {
@@ -327,7 +370,7 @@ pub fn decode(s: &[u64], verify: usize) -> Option<Vec<(u64, u64)>> {
     // C′(z) = Σ_{i odd} c_i z^(i−1) in characteristic 2: a polynomial in z².
     let odd: Vec<u64> = c.iter().skip(1).step_by(2).copied().collect();
     let mut pairs = Vec::with_capacity(l);
-    let mut t = MulBy::new(0);
+    let mut t = Scratch::new();
     for &x in &xs {
         let xi = gf::inv(x)?;
         let den = gf::inv(eval(&mut t, &odd, square(xi)))?;
