@@ -120,18 +120,48 @@ fn rem_monic(t: &mut Scratch, r: &mut Vec<u64>, p: &[u64]) {
     }
 }
 
-/// `a² mod p` into `out`, padded to `n = deg p` coefficients, for `a` of at most `n`
-/// coefficients and a monic `p`. Squaring is linear in characteristic 2: the square of
-/// `Σ a_i z^i` is `Σ a_i² z^(2i)`.
-fn square_mod(t: &mut Scratch, a: &[u64], p: &[u64], out: &mut Vec<u64>) {
-    let n = p.len().saturating_sub(1);
-    out.clear();
-    out.resize((2 * a.len()).saturating_sub(1), 0);
-    for (i, &c) in a.iter().enumerate() {
-        out[2 * i] = square(c);
+/// Squaring modulo a fixed monic `p` of degree `n ≥ 2`. Squaring is linear in
+/// characteristic 2 (the square of `Σ a_i z^i` is `Σ a_i² z^(2i)`), so with the
+/// reductions `z^(n+j) mod p` computed once, a square modulo `p` is `n/2` scalar-times-
+/// vector products: half the work of reducing the spread square row by row, since only
+/// its even coefficients are nonzero.
+#[derive(Debug)]
+struct SquareMod {
+    n: usize,
+    /// Row `j` (`n` coefficients each) is `z^(n+j) mod p`, for `j` in `0..n − 1`.
+    high: Vec<u64>,
+}
+
+impl SquareMod {
+    fn new(t: &mut Scratch, p: &[u64]) -> Self {
+        let n = p.len().saturating_sub(1);
+        let mut high = Vec::with_capacity(n * n.saturating_sub(1));
+        // z^n ≡ p[..n] (−1 = 1); each next row is z times the previous one, reduced.
+        let mut row = p[..n].to_vec();
+        for _ in 0..n.saturating_sub(1) {
+            high.extend_from_slice(&row);
+            let top = row.pop().unwrap_or(0);
+            row.insert(0, 0);
+            axpy(t, &mut row, top, &p[..n]);
+        }
+        Self { n, high }
     }
-    rem_monic(t, out, p);
-    out.resize(n, 0);
+
+    /// `a² mod p` into `out` (`n` coefficients), for `a` of at most `n` coefficients.
+    fn square(&self, t: &mut Scratch, a: &[u64], out: &mut Vec<u64>) {
+        let n = self.n;
+        out.clear();
+        out.resize(n, 0);
+        for (i, &c) in a.iter().enumerate() {
+            let c = square(c);
+            let d = 2 * i;
+            if d < n {
+                out[d] ^= c;
+            } else if let Some(q) = self.high.get((d - n) * n..(d - n + 1) * n) {
+                axpy(t, out, c, q);
+            }
+        }
+    }
 }
 
 /// The monic greatest common divisor of `a` and `b` (empty when both are zero).
@@ -274,9 +304,10 @@ pub fn distinct_roots(p: &[u64], seed: u64) -> Option<Vec<u64>> {
     let mut zs: Vec<Vec<u64>> = Vec::with_capacity(64);
     let mut z = vec![0u64; n];
     z[1] = 1;
+    let squarer = SquareMod::new(&mut t, &p);
     for _ in 0..64 {
-        let mut next = Vec::with_capacity(2 * n);
-        square_mod(&mut t, &z, &p, &mut next);
+        let mut next = Vec::with_capacity(n);
+        squarer.square(&mut t, &z, &mut next);
         zs.push(z);
         z = next;
     }
