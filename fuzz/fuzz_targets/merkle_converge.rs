@@ -38,8 +38,14 @@ fuzz_target!(|input: Input| {
         fanout_bits: 1 + input.fanout_bits % 4,
         depth: input.depth % 4,
     };
-    let method =
-        [Method::Planned, Method::Tree, Method::Riblt, Method::Full][usize::from(input.method % 4)];
+    let methods = [
+        Method::Planned,
+        Method::Tree,
+        Method::Riblt,
+        Method::Full,
+        Method::Sketch,
+    ];
+    let method = methods[usize::from(input.method) % methods.len()];
     let config = Config {
         shape,
         method,

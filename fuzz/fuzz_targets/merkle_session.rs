@@ -74,15 +74,41 @@ enum Body {
         count: u64,
         root: [u8; 16],
     },
+    Sketch {
+        level: u8,
+        diff: Vec<u8>,
+        hash: [u8; 8],
+        depth: u8,
+        per: u32,
+        syndromes: Vec<u8>,
+    },
+    Syndromes(Vec<u8>),
+    Ask {
+        split: Vec<u8>,
+        bits: u8,
+        extend: Vec<u8>,
+        by: Vec<u32>,
+    },
 }
 
-const KINDS: [StepKind; 6] = [
+const KINDS: [StepKind; 9] = [
     StepKind::Open,
     StepKind::Hashes,
     StepKind::Items,
     StepKind::Symbols,
     StepKind::More,
     StepKind::Done,
+    StepKind::Sketch,
+    StepKind::Syndromes,
+    StepKind::Ask,
+];
+
+const METHODS: [Method; 5] = [
+    Method::Planned,
+    Method::Tree,
+    Method::Riblt,
+    Method::Full,
+    Method::Sketch,
 ];
 
 fn step(body: Body, shape: Shape) -> Step {
@@ -142,10 +168,38 @@ fn step(body: Body, shape: Shape) -> Step {
         } => Step::Open {
             hasher: epidemic_merkle::ItemHasher::id(&epidemic_merkle::Xxh3::default()),
             shape,
-            method: [Method::Planned, Method::Tree, Method::Riblt, Method::Full]
-                [usize::from(method % 4)],
+            method: METHODS[usize::from(method) % METHODS.len()],
             count,
             root,
+        },
+        Body::Sketch {
+            level,
+            diff,
+            hash,
+            depth,
+            per,
+            syndromes,
+        } => Step::Sketch {
+            level,
+            diff: diff.into(),
+            hash,
+            depth,
+            per,
+            syndromes: syndromes.into(),
+        },
+        Body::Syndromes(syndromes) => Step::Syndromes {
+            syndromes: syndromes.into(),
+        },
+        Body::Ask {
+            split,
+            bits,
+            extend,
+            by,
+        } => Step::Ask {
+            split: split.into(),
+            bits,
+            extend: extend.into(),
+            by,
         },
     }
 }
@@ -209,7 +263,7 @@ fuzz_target!(|ops: Vec<Op>| {
                     session: s.unwrap_or(session),
                     from_initiator: false,
                     step: u32::from(no),
-                    kind: KINDS[usize::from(kind % 6)],
+                    kind: KINDS[usize::from(kind) % KINDS.len()],
                     index,
                     count,
                     data: data.into(),

@@ -22,9 +22,18 @@
 //!   checksum bits spread over the first 333 (8 bits a symbol at first, then fewer; the
 //!   decoder undoes the false peels that thin checksums allow);
 //!   the side that decoded names the other's items by rank ([`ranks`]).
-//! * **The planner** ([`planner`]): tree descent, RIBLT over the whole set or RIBLT over
-//!   the differing subtrees, chosen from the estimate each level comparison gives, so that
-//!   few differences in a huge dataset cost bytes proportional to the differences.
+//! * **The syndrome sketch** ([`sketch`], [`poly`]): each differing key is an error
+//!   location of a Reed–Solomon code over GF(2^64) (locator: the masked key; value: the
+//!   XOR of the two digests), and a bucket of keys sends the power sums of its items;
+//!   `2L + 1` of them decode `L` differences exactly. That is 8 bytes per sum, about 16
+//!   bytes and a little per difference, the size of the item itself, against RIBLT's
+//!   1.35–1.5 symbols of 16 bytes; keys are split into buckets of about 8 differences by
+//!   a salted hash prefix, which the receiver refines (splits) or extends as it decodes.
+//!   It costs more CPU than RIBLT (every item enters every sum of its bucket).
+//! * **The planner** ([`planner`]): tree descent, item lists, or a sketch (syndromes
+//!   within a CPU budget, RIBLT beyond it) over the whole set or over the differing
+//!   subtrees, chosen from the estimate each level comparison gives, so that few
+//!   differences in a huge dataset cost bytes proportional to the differences.
 //!
 //! Inner node hashes travel truncated to 8 bytes (a missed difference needs a 2^-64
 //! collision); a session reports the difference between the replicas as they were while it
@@ -109,6 +118,7 @@ pub mod riblt;
 #[cfg(feature = "sim")]
 pub mod scenario;
 mod session;
+pub mod sketch;
 mod store;
 mod sync;
 pub mod tree;

@@ -64,6 +64,12 @@ pub enum StepKind {
     More,
     /// [`Step::Done`].
     Done,
+    /// [`Step::Sketch`].
+    Sketch,
+    /// [`Step::Syndromes`].
+    Syndromes,
+    /// [`Step::Ask`].
+    Ask,
 }
 
 /// Why a session was aborted.
@@ -155,6 +161,39 @@ pub enum Step {
         /// Items the sender holds whose keys the receiver lacks.
         mine: Vec<WireItem>,
     },
+    /// The first batch of a syndrome sketch ([`crate::sketch`]) of the sender's items
+    /// under the differing nodes of `level`: `per` syndromes of each of the `2^depth`
+    /// buckets, in bucket order.
+    Sketch {
+        /// The level compared.
+        level: u8,
+        /// Bitmap over the nodes the receiver sent last: bit set = differs.
+        diff: Bytes,
+        /// The low 8 bytes of the XOR of the sender's item hashes under those nodes.
+        hash: [u8; 8],
+        /// Bucket prefix bits.
+        depth: u8,
+        /// Syndromes per bucket.
+        per: u32,
+        /// The syndromes, 8 bytes each, little-endian.
+        syndromes: Bytes,
+    },
+    /// The answer to an [`Step::Ask`]: the syndromes it asked for, in its order.
+    Syndromes {
+        /// The syndromes, 8 bytes each, little-endian.
+        syndromes: Bytes,
+    },
+    /// The sketch's decoder wants buckets split or extended ([`crate::sketch::Ask`]).
+    Ask {
+        /// Bitmap over the current buckets: split these.
+        split: Bytes,
+        /// Each split bucket becomes `2^bits` children.
+        bits: u8,
+        /// Bitmap over the buckets after the split: extend these.
+        extend: Bytes,
+        /// Syndromes added to each extended bucket, in bucket order.
+        by: Vec<u32>,
+    },
 }
 
 impl Step {
@@ -188,15 +227,19 @@ impl Step {
             Step::Symbols { .. } => StepKind::Symbols,
             Step::More { .. } => StepKind::More,
             Step::Done { .. } => StepKind::Done,
+            Step::Sketch { .. } => StepKind::Sketch,
+            Step::Syndromes { .. } => StepKind::Syndromes,
+            Step::Ask { .. } => StepKind::Ask,
         }
     }
 }
 
 impl Envelope for Message {
     const PROTOCOL: u8 = protocol_id::MERKLE;
-    /// Version 3: key-mapped GF(2^64) symbols as a byte string (mapping `α = 5/8`,
-    /// checksum bits packed after the sums), `Done` by rank.
-    const VERSION: u8 = 3;
+    /// Version 4: the syndrome sketch (`Sketch`, `Syndromes`, `Ask`, `Method::Sketch`);
+    /// version 3 brought key-mapped GF(2^64) RIBLT symbols as a byte string (mapping
+    /// `α = 5/8`, checksum bits packed after the sums) and `Done` by rank.
+    const VERSION: u8 = 4;
 }
 
 impl Message {
@@ -212,6 +255,9 @@ impl Message {
                 StepKind::Symbols => "symbols",
                 StepKind::More => "more",
                 StepKind::Done => "done",
+                StepKind::Sketch => "sketch",
+                StepKind::Syndromes => "syndromes",
+                StepKind::Ask => "ask",
             },
         }
     }
@@ -284,14 +330,14 @@ mod tests {
         });
         assert_eq!(
             codec::encode(&m).unwrap(),
-            [5, 3, 0, 1, 1, 2, 4, 0, 1, 2, 7, 8]
+            [5, 4, 0, 1, 1, 2, 4, 0, 1, 2, 7, 8]
         );
         let a = Message::Abort {
             session: 300,
             from_initiator: false,
             reason: AbortReason::Busy,
         };
-        assert_eq!(codec::encode(&a).unwrap(), [5, 3, 1, 0xAC, 2, 0, 1]);
+        assert_eq!(codec::encode(&a).unwrap(), [5, 4, 1, 0xAC, 2, 0, 1]);
         let s = Step::More { upto: 5 };
         assert_eq!(postcard::to_allocvec(&s).unwrap(), [4, 5]);
         // A first batch of two symbols: variant, level, empty bitmap, start, hash, then

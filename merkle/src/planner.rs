@@ -48,6 +48,9 @@ pub enum Method {
     Riblt,
     /// Every item, in a list (the naive baseline).
     Full,
+    /// One syndrome sketch ([`crate::sketch`]) over the whole set, right after the roots
+    /// differ.
+    Sketch,
 }
 
 /// What to do after comparing a level.
@@ -59,6 +62,8 @@ pub enum Next {
     Lists,
     /// Stream a RIBLT sketch of our items under the differing nodes.
     Riblt,
+    /// Send a syndrome sketch of our items under the differing nodes.
+    Sketch,
 }
 
 /// Bytes of one coded symbol on the wire, on average: two 8-byte sums, and 140 bytes of
@@ -144,6 +149,7 @@ pub fn decide(method: Method, c: &Comparison, costs: &Costs) -> Next {
     match method {
         Method::Full => Next::Lists,
         Method::Riblt => Next::Riblt,
+        Method::Sketch => Next::Sketch,
         Method::Tree if at_leaves => Next::Lists,
         Method::Tree => Next::Descend,
         Method::Planned => {

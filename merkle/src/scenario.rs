@@ -281,7 +281,7 @@ pub fn run_with(base: &Replica, s: &MerkleScenario) -> Result<MerkleReport, Stri
             .map(|k| k.sent.bytes)
             .sum()
     };
-    let stream_bytes = kind_bytes(&["symbols", "more"]);
+    let stream_bytes = kind_bytes(&["symbols", "more", "sketch", "syndromes", "ask"]);
     Ok(MerkleReport {
         seed: s.seed,
         keys: s.keys,

@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::message::{Fragment, Message, StepKind};
 use crate::planner::Method;
 use crate::riblt::{Decoder, Encoder};
+use crate::sketch;
 use crate::store::Item;
 
 /// How a session found the difference.
@@ -25,6 +26,8 @@ pub enum Finish {
     Lists,
     /// A RIBLT sketch of the differing subtrees.
     Riblt,
+    /// A syndrome sketch of the differing subtrees.
+    Sketch,
 }
 
 /// What one session cost, as seen by one side.
@@ -64,6 +67,17 @@ pub(crate) enum Phase {
     /// its item hashes under the nodes), `ours` ours when the decoder was built.
     Decoding {
         decoder: Box<Decoder>,
+        theirs: u64,
+        ours: u64,
+    },
+    /// We answer the asks of the peer's syndrome decoder (the encoder keeps our items:
+    /// `Done` names them by rank).
+    SketchEncoding { encoder: Box<sketch::Encoder> },
+    /// We decode the peer's syndromes; `ask` is what we asked for last; `theirs` and
+    /// `ours` the set hashes as in `Decoding`.
+    SketchDecoding {
+        decoder: Box<sketch::Decoder>,
+        ask: sketch::Ask,
         theirs: u64,
         ours: u64,
     },

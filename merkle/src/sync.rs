@@ -21,6 +21,7 @@ use crate::store::{Item, MemStore, Replica, Store};
 use crate::{Digest, Key};
 
 mod done;
+mod sketch;
 
 use done::produce;
 
@@ -605,6 +606,55 @@ where
                 Ok(false)
             }
             (
+                Step::Sketch {
+                    level,
+                    diff,
+                    hash,
+                    depth,
+                    per,
+                    syndromes,
+                },
+                Phase::SentHashes { level: sent, set },
+            ) if level == sent => {
+                let nodes = select(&set, &diff)?;
+                self.on_first_sketch(
+                    now,
+                    key,
+                    s,
+                    reply,
+                    (level, &nodes),
+                    (hash, depth, per),
+                    &syndromes,
+                )
+            }
+            (
+                Step::Syndromes { syndromes },
+                Phase::SketchDecoding {
+                    decoder,
+                    ask,
+                    theirs,
+                    ours,
+                },
+            ) => self.on_syndromes(
+                now,
+                key,
+                s,
+                reply,
+                decoder,
+                &ask,
+                (theirs, ours),
+                &syndromes,
+            ),
+            (
+                Step::Ask {
+                    split,
+                    bits,
+                    extend,
+                    by,
+                },
+                Phase::SketchEncoding { encoder },
+            ) => self.on_ask(now, key, s, reply, encoder, (&split, bits, &extend, &by)),
+            (
                 Step::Done {
                     gone,
                     changed,
@@ -693,6 +743,12 @@ where
                 s.phase = Phase::AwaitDone {
                     items: self.items.clone(),
                 };
+            }
+            Next::Sketch => {
+                self.collect(level, &nodes);
+                let counts = (self.replica.len() as u64).abs_diff(s.remote_count) as f64;
+                let est = planner::estimate_differences(c.compared, c.differing).max(counts);
+                self.start_sketch(now, key, s, reply, (level, &nodes, diff), est)?;
             }
             Next::Riblt => {
                 self.collect(level, &nodes);

@@ -151,7 +151,13 @@ fn equal_replicas_finish_after_one_round_trip() {
 
 #[test]
 fn each_method_reports_the_exact_difference_on_both_sides() {
-    for method in [Method::Planned, Method::Tree, Method::Riblt, Method::Full] {
+    for method in [
+        Method::Planned,
+        Method::Tree,
+        Method::Riblt,
+        Method::Full,
+        Method::Sketch,
+    ] {
         let c = Config {
             method,
             ..Config::default()

@@ -35,6 +35,7 @@ fn method() -> impl Strategy<Value = Method> {
         Just(Method::Tree),
         Just(Method::Riblt),
         Just(Method::Full),
+        Just(Method::Sketch),
     ]
 }
 

@@ -20,7 +20,13 @@ fn check(s: &MerkleScenario) -> Result<scenario::MerkleReport, String> {
 
 #[test]
 fn every_method_finds_the_exact_difference() {
-    for method in [Method::Planned, Method::Tree, Method::Riblt, Method::Full] {
+    for method in [
+        Method::Planned,
+        Method::Tree,
+        Method::Riblt,
+        Method::Full,
+        Method::Sketch,
+    ] {
         for d in [0, 1, 7, 300] {
             check_seeds(0..3, |seed| {
                 check(&MerkleScenario {
@@ -90,7 +96,7 @@ fn planner_costs_bytes_proportional_to_the_differences() {
 #[test]
 fn lost_duplicated_and_reordered_messages_resume_cleanly() {
     let (mut lost, mut repaired_by_retransmission) = (0, 0);
-    for method in [Method::Planned, Method::Tree, Method::Riblt] {
+    for method in [Method::Planned, Method::Tree, Method::Riblt, Method::Sketch] {
         check_seeds(0..6, |seed| {
             let r = check(&MerkleScenario {
                 keys: 3_000,

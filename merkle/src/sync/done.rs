@@ -224,6 +224,10 @@ where
                 s.report.finish = Finish::Riblt;
                 encoder.items()
             }
+            Phase::SketchEncoding { encoder } => {
+                s.report.finish = Finish::Sketch;
+                encoder.items()
+            }
             Phase::AwaitDone { items } => {
                 s.report.finish = Finish::Lists;
                 items

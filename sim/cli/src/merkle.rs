@@ -63,8 +63,9 @@ fn method(name: &str) -> Result<Method, String> {
         "tree" => Ok(Method::Tree),
         "riblt" => Ok(Method::Riblt),
         "full" => Ok(Method::Full),
+        "sketch" => Ok(Method::Sketch),
         other => Err(format!(
-            "unknown method {other:?}: planned, tree, riblt, full"
+            "unknown method {other:?}: planned, tree, riblt, sketch, full"
         )),
     }
 }
