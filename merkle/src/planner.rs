@@ -73,6 +73,9 @@ pub const SYMBOL_BYTES: f64 = 16.3;
 pub const ITEM_BYTES: f64 = 16.0;
 /// Bytes of one truncated node hash.
 pub const HASH_BYTES: f64 = 8.0;
+/// Bytes per differing key of a syndrome sketch: 2.3 sums of 8 bytes (`sketch_sweep`:
+/// 2.29–2.51, asks and their answers' headers included).
+pub const SKETCH_BYTES_PER_KEY: f64 = 19.0;
 /// Symbols per differing key the planner budgets for (the paper: 1.35 at large
 /// differences, more at small ones; measured here 1.35 at 10^3 keys, 1.46 at 10^2).
 pub const SYMBOLS_PER_KEY: f64 = 1.35;
@@ -136,6 +139,8 @@ pub fn first_batch(differences: f64, max: u64) -> u64 {
 pub struct Costs {
     /// Items a sketch may cover for free (a few milliseconds of encoding).
     pub item_budget: usize,
+    /// Most items a syndrome sketch may cover (RIBLT past it).
+    pub sketch_items: usize,
     /// Bytes one more item to encode and decode is worth.
     pub item_bytes: f64,
     /// Bytes one more round trip is worth.
@@ -154,7 +159,12 @@ pub fn decide(method: Method, c: &Comparison, costs: &Costs) -> Next {
         Method::Tree => Next::Descend,
         Method::Planned => {
             let d = estimate_differences(c.compared, c.differing);
-            let sketch = SYMBOL_BYTES * SYMBOLS_PER_KEY * d;
+            let syndromes = c.items_below <= costs.sketch_items as f64;
+            let sketch = if syndromes {
+                SKETCH_BYTES_PER_KEY * d
+            } else {
+                SYMBOL_BYTES * SYMBOLS_PER_KEY * d
+            };
             // `Done` costs the same after either (the difference, by rank and digest).
             let lists = ITEM_BYTES * c.items_below;
             if !at_leaves {
@@ -179,6 +189,8 @@ pub fn decide(method: Method, c: &Comparison, costs: &Costs) -> Next {
             }
             if lists <= sketch {
                 Next::Lists
+            } else if syndromes {
+                Next::Sketch
             } else {
                 Next::Riblt
             }
@@ -192,6 +204,7 @@ mod tests {
 
     const COSTS: Costs = Costs {
         item_budget: 65_536,
+        sketch_items: 0,
         item_bytes: 0.5,
         round_trip_bytes: 1_000.0,
     };
@@ -257,19 +270,29 @@ mod tests {
     fn default_costs_put_bytes_first_and_bound_cpu() {
         let costs = crate::Config::default().costs();
         // 10^5 or 10^6 items, level 1 saturated (d >= 60): no 2 KB of level-2 hashes to
-        // learn more; a sketch over everything is within the CPU budget.
+        // learn more; a syndrome sketch over everything is within its CPU budget.
         assert_eq!(
             decide(Method::Planned, &cmp(1, 16, 16, 1e5), &costs),
-            Next::Riblt
+            Next::Sketch
         );
         assert_eq!(
             decide(Method::Planned, &cmp(1, 16, 16, 1e6), &costs),
-            Next::Riblt
+            Next::Sketch
         );
         // 10^7 items: encoding them all would be priced ~450 KB: descend.
         assert_eq!(
             decide(Method::Planned, &cmp(1, 16, 16, 1e7), &costs),
             Next::Descend
+        );
+        // 2·10^6 items under a level that does not pay to descend: past the syndrome
+        // budget, RIBLT.
+        let wide = Costs {
+            item_budget: 1 << 22,
+            ..costs
+        };
+        assert_eq!(
+            decide(Method::Planned, &cmp(1, 16, 16, 2e6), &wide),
+            Next::Riblt
         );
         // One difference in 10^6: the root's 16 hashes, then a sketch of 62,500 items.
         assert_eq!(
@@ -278,7 +301,7 @@ mod tests {
         );
         assert_eq!(
             decide(Method::Planned, &cmp(1, 16, 1, 62_500.0), &costs),
-            Next::Riblt
+            Next::Sketch
         );
     }
 
@@ -306,6 +329,7 @@ mod tests {
             Next::Lists
         );
         assert_eq!(decide(Method::Riblt, &c, &COSTS), Next::Riblt);
+        assert_eq!(decide(Method::Sketch, &c, &COSTS), Next::Sketch);
         assert_eq!(decide(Method::Full, &c, &COSTS), Next::Lists);
         assert_eq!(first_batch(0.0, 100), 1);
         assert_eq!(first_batch(1.0, 100), 4);

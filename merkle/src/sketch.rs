@@ -405,6 +405,8 @@ pub struct Decoder {
     max_keys: usize,
     max_leaves: usize,
     decoded_keys: usize,
+    /// The difference in the whole set, as the newest buckets that decoded last implied.
+    total: Option<f64>,
 }
 
 impl Decoder {
@@ -424,6 +426,7 @@ impl Decoder {
             max_keys,
             max_leaves,
             decoded_keys: 0,
+            total: None,
         }
     }
 
@@ -469,11 +472,7 @@ impl Decoder {
             extend: (0..self.leaves.len()).map(|i| (i, per)).collect(),
             ..Ask::default()
         };
-        self.take(&ask, bytes, 0)?;
-        for l in &mut self.leaves {
-            l.extended = false;
-        }
-        Ok(())
+        self.take(&ask, bytes, 0)
     }
 
     /// The sender's answer to `ask` (which we sent).
@@ -487,6 +486,12 @@ impl Decoder {
 
     fn take(&mut self, ask: &Ask, bytes: &[u8], round: u32) -> Result<(), Refused> {
         let runs = apply(&mut self.leaves, ask, round, self.max_leaves)?;
+        if round == 0 {
+            // The first batch creates the buckets: they are new, not extended.
+            for l in &mut self.leaves {
+                l.extended = false;
+            }
+        }
         let total = syndromes_in(&runs);
         if bytes.len() as u64 != total * 8 {
             return Err(Refused::Protocol);
@@ -518,7 +523,33 @@ impl Decoder {
         for i in touched {
             self.try_decode(i)?;
         }
+        if let Some(t) = self.estimate_total(round) {
+            self.total = Some(t);
+        }
         Ok(())
+    }
+
+    /// The difference in the whole set the buckets created in `round` imply: they got
+    /// the same count `m` and hold a Poisson load, of which the fraction that decoded
+    /// (at most `(m − 1)/2` differences each) tells the mean; a bucket of depth `ℓ` holds
+    /// `2^-ℓ` of the whole. `None` when no bucket is that new or none of them decoded.
+    fn estimate_total(&self, round: u32) -> Option<f64> {
+        let newest: Vec<&Leaf> = self
+            .leaves
+            .iter()
+            .filter(|l| l.born == round && !l.extended)
+            .collect();
+        if newest.is_empty() {
+            return None;
+        }
+        let done = newest.iter().filter(|l| l.is_done()).count();
+        let m = newest.iter().map(|l| l.have).min().unwrap_or(PER);
+        let depth = newest.iter().map(|l| f64::from(l.depth)).sum::<f64>() / newest.len() as f64;
+        poisson_lambda(
+            done as f64 / newest.len() as f64,
+            (m.saturating_sub(1) / 2) as usize,
+        )
+        .map(|lambda| lambda * depth.exp2())
     }
 
     /// Brings bucket `i`'s local syndromes up to its count and decodes it if it can.
@@ -606,33 +637,32 @@ impl Decoder {
             return None;
         }
         let fresh = |l: &Leaf| l.born == self.round && !l.extended;
-        let newest: Vec<&Leaf> = self.leaves.iter().filter(|l| fresh(l)).collect();
-        let done = newest.iter().filter(|l| l.is_done()).count();
-        // The newest buckets' load, as differences in the whole set (a bucket of depth
-        // `ℓ` holds `2^-ℓ` of them).
-        let total = if newest.is_empty() {
-            None
-        } else {
-            let m = newest.iter().map(|l| l.have).min().unwrap_or(PER);
-            let depth =
-                newest.iter().map(|l| f64::from(l.depth)).sum::<f64>() / newest.len() as f64;
-            poisson_lambda(
-                done as f64 / newest.len() as f64,
-                (m.saturating_sub(1) / 2) as usize,
-            )
-            .map(|lambda| lambda * depth.exp2())
-        };
+        let newest = self.leaves.iter().filter(|l| fresh(l)).count();
+        let total = self.total;
         let load = |l: &Leaf| total.map(|t| t / f64::from(l.depth).exp2());
         // A failed bucket of `have` syndromes holds more than `(have − 1)/2` differences.
         let expect = |l: &Leaf| {
             let t = (l.have.saturating_sub(1) / 2) as usize;
             load(l).map(|lambda| tail_mean(lambda, t))
         };
-        let unknown_and_large = total.is_none() && newest.len() >= 4;
+        let unknown_and_large = total.is_none() && newest >= 4;
+        // Without a load to go by, a bucket that failed at half again its design capacity
+        // or past it is split in two.
+        let full = |l: &Leaf| l.have > 3 * LOAD as u32;
         let mut split = Vec::new();
         let mut split_bits = 0u8;
         for (i, l) in self.leaves.iter().enumerate() {
-            if l.is_done() || !fresh(l) {
+            if l.is_done() {
+                continue;
+            }
+            if !fresh(l) {
+                // An older bucket far past its design load splits even when the others'
+                // load is known: extending it a few sums a round would take many rounds.
+                let heavy = l.have > 4 * LOAD as u32;
+                if (heavy || load(l).is_none() && full(l)) && l.depth < MAX_DEPTH {
+                    split_bits = split_bits.max(1);
+                    split.push(i);
+                }
                 continue;
             }
             // Children get the parent's count: split no finer than into children that
@@ -645,7 +675,7 @@ impl Decoder {
                     (e / LOAD).log2().round().min(fit)
                 }
                 Some(_) => 0.0,
-                None if unknown_and_large => 1.0,
+                None if unknown_and_large || full(l) => 1.0,
                 None => 0.0,
             };
             let bits = bits.clamp(0.0, f64::from(MAX_SPLIT_BITS)) as u8;
@@ -667,12 +697,12 @@ impl Decoder {
             if !l.is_done() {
                 let need = match expect(l) {
                     Some(e) => 2 * e.ceil() as u32 + VERIFY as u32,
-                    // Too few buckets to tell the load: take it as the threshold.
-                    None if fresh(l) => {
+                    // Too few buckets to tell the load: what a load equal to the
+                    // threshold would need past it.
+                    None => {
                         let t = (l.have.saturating_sub(1) / 2) as usize;
                         2 * tail_mean(t as f64, t).ceil() as u32 + VERIFY as u32
                     }
-                    None => l.have + (l.have / 4).max(4),
                 };
                 let by = need.saturating_sub(l.have).clamp(2, MAX_STEP);
                 extend.push((at, by));
