@@ -601,7 +601,7 @@ impl Decoder {
                 let key = x ^ self.masks.locator;
                 match self.lookup.get(&key) {
                     Some(&ours) if w == ours ^ self.masks.value => {
-                        local.push(Item { key, digest: ours })
+                        local.push(Item { key, digest: ours });
                     }
                     Some(&ours) => {
                         local.push(Item { key, digest: ours });
