@@ -158,7 +158,12 @@ fn diff(c: &mut Criterion) {
     let base = items(N, 0);
     #[allow(clippy::disallowed_methods)] // benches own the clock
     let now = Instant::now();
-    for (name, method) in [("planned", Method::Planned), ("tree", Method::Tree)] {
+    for (name, method) in [
+        ("planned", Method::Planned),
+        ("tree", Method::Tree),
+        ("riblt", Method::Riblt),
+        ("sketch", Method::Sketch),
+    ] {
         for d in [10u64, 1000] {
             let config = Config {
                 method,

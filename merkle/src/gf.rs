@@ -274,6 +274,55 @@ pub fn power_sums(points: &[(u64, u64)], from: u64, out: &mut [u64]) {
     }
 }
 
+/// Like [`power_sums`] from a running term per point: on entry `running[i]` is
+/// `w_i · x_i^from`, on exit `w_i · x_i^(from + out.len())`, so a sketch that extends a
+/// set a few syndromes at a time pays no power per point per call.
+///
+/// # Panics
+/// If `running` and `points` differ in length (a caller's broken invariant).
+pub fn power_sums_running(points: &[(u64, u64)], running: &mut [u64], out: &mut [u64]) {
+    assert_eq!(points.len(), running.len(), "one running term per point");
+    if out.is_empty() {
+        return;
+    }
+    if out.len() < TABLE_MIN_SYNDROMES {
+        for (&(x, _), v) in points.iter().zip(running.iter_mut()) {
+            for o in out.iter_mut() {
+                *o ^= *v;
+                *v = mul(*v, x);
+            }
+        }
+        return;
+    }
+    let mut t = [MulBy::new(0), MulBy::new(0), MulBy::new(0), MulBy::new(0)];
+    let mut quads = points.chunks_exact(4);
+    let mut runs = running.chunks_exact_mut(4);
+    for (q, r) in (&mut quads).zip(&mut runs) {
+        for (t, &(x, _)) in t.iter_mut().zip(q) {
+            t.set(x);
+        }
+        let mut v = [r[0], r[1], r[2], r[3]];
+        for o in out.iter_mut() {
+            *o ^= v[0] ^ v[1] ^ v[2] ^ v[3];
+            v = [
+                t[0].mul(v[0]),
+                t[1].mul(v[1]),
+                t[2].mul(v[2]),
+                t[3].mul(v[3]),
+            ];
+        }
+        r.copy_from_slice(&v);
+    }
+    let t = &mut t[0];
+    for (&(x, _), v) in quads.remainder().iter().zip(runs.into_remainder()) {
+        t.set(x);
+        for o in out.iter_mut() {
+            *o ^= *v;
+            *v = t.mul(*v);
+        }
+    }
+}
+
 /// `a^(-1)` in GF(2^64), or `None` for zero.
 #[must_use]
 pub fn inv(a: u64) -> Option<u64> {
@@ -485,5 +534,25 @@ mod tests {
         power_sums(&points, 0, &mut fast);
         naive_power_sums(&points, 0, &mut slow);
         assert_eq!(fast, slow);
+    }
+
+    #[test]
+    fn running_power_sums_continue_where_they_stopped() {
+        let points: Vec<(u64, u64)> = (1..=11u64)
+            .map(|i| (i.wrapping_mul(0x9e37_79b9_7f4a_7c15), i * 7 + 1))
+            .collect();
+        // Steps below and above the table threshold, from running terms at x^0.
+        let mut running: Vec<u64> = points.iter().map(|p| p.1).collect();
+        let mut from = 0u64;
+        for len in [3usize, 9, 1, 20, 7] {
+            let (mut fast, mut slow) = (vec![0u64; len], vec![0u64; len]);
+            power_sums_running(&points, &mut running, &mut fast);
+            naive_power_sums(&points, from, &mut slow);
+            assert_eq!(fast, slow, "from {from} len {len}");
+            from += len as u64;
+        }
+        for (&(x, w), &r) in points.iter().zip(&running) {
+            assert_eq!(r, mul(w, pow(x, from)));
+        }
     }
 }

@@ -86,11 +86,14 @@ impl Masks {
     }
 }
 
-/// A session's items as `(bucket hash, (locator, value))`, sorted by bucket hash.
+/// A session's items as `(bucket hash, (locator, value))`, sorted by bucket hash, and
+/// each point's running term `w·X^k`, `k` the syndromes its bucket has so far (a split
+/// leaves it valid: the children start with the parent's count).
 #[derive(Debug, Clone, Default)]
 struct Points {
     hashes: Vec<u64>,
     points: Vec<(u64, u64)>,
+    running: Vec<u64>,
 }
 
 impl Points {
@@ -105,8 +108,13 @@ impl Points {
             })
             .collect();
         all.sort_unstable_by_key(|p| p.0);
-        let (hashes, points) = all.into_iter().unzip();
-        Self { hashes, points }
+        let (hashes, points): (Vec<u64>, Vec<(u64, u64)>) = all.into_iter().unzip();
+        let running = points.iter().map(|p| p.1).collect();
+        Self {
+            hashes,
+            points,
+            running,
+        }
     }
 
     /// The points of the bucket `(depth, prefix)`.
@@ -117,10 +125,18 @@ impl Points {
         a..b
     }
 
-    /// XORs syndromes `from..from + out.len()` of the bucket into `out`.
-    fn sums(&self, depth: u8, prefix: u64, from: u32, out: &mut [u64]) {
+    /// XORs syndromes `0..out.len()` of the bucket into `out` (a split child's, which
+    /// leaves the running terms alone: they stay at the parent's count).
+    fn sums_from_zero(&self, depth: u8, prefix: u64, out: &mut [u64]) {
         let r = self.range(depth, prefix);
-        gf::power_sums(&self.points[r], u64::from(from), out);
+        gf::power_sums(&self.points[r], 0, out);
+    }
+
+    /// XORs the bucket's next `out.len()` syndromes into `out`, advancing its running
+    /// terms.
+    fn sums_next(&mut self, depth: u8, prefix: u64, out: &mut [u64]) {
+        let r = self.range(depth, prefix);
+        gf::power_sums_running(&self.points[r.clone()], &mut self.running[r], out);
     }
 }
 
@@ -253,6 +269,7 @@ fn apply(
             // The last child starts from the parent's syndromes; its siblings' are
             // XORed out as they arrive.
             leaves[last].remote = std::mem::take(&mut leaf.remote);
+            leaves[last].local = std::mem::take(&mut leaf.local);
             for child in first..last {
                 runs.push(Run {
                     leaf: child,
@@ -383,7 +400,12 @@ impl Encoder {
             let leaf = &self.leaves[r.leaf];
             buf.clear();
             buf.resize((r.to - r.from) as usize, 0u64);
-            self.points.sums(leaf.depth, leaf.prefix, r.from, &mut buf);
+            if r.derive.is_some() {
+                self.points
+                    .sums_from_zero(leaf.depth, leaf.prefix, &mut buf);
+            } else {
+                self.points.sums_next(leaf.depth, leaf.prefix, &mut buf);
+            }
             for s in &buf {
                 out.extend_from_slice(&s.to_le_bytes());
             }
@@ -515,6 +537,18 @@ impl Decoder {
                     }
                 }
             }
+            if let Some(last) = r.derive {
+                // A split child's own sums from zero; the last child's are the parent's
+                // (which it started with) less its siblings'.
+                let leaf = &mut self.leaves[r.leaf];
+                let mut own = vec![0u64; r.to as usize];
+                self.points
+                    .sums_from_zero(leaf.depth, leaf.prefix, &mut own);
+                for (p, o) in self.leaves[last].local.iter_mut().zip(&own) {
+                    *p ^= o;
+                }
+                self.leaves[r.leaf].local = own;
+            }
             touched.push(r.leaf);
             touched.extend(r.derive);
         }
@@ -561,8 +595,7 @@ impl Decoder {
         let from = leaf.local.len();
         if from < leaf.have as usize {
             let mut more = vec![0u64; leaf.have as usize - from];
-            self.points
-                .sums(leaf.depth, leaf.prefix, from as u32, &mut more);
+            self.points.sums_next(leaf.depth, leaf.prefix, &mut more);
             leaf.local.extend(more);
         }
         let sums: Vec<u64> = leaf
