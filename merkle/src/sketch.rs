@@ -1,9 +1,10 @@
 //! The syndrome sketch: set reconciliation at about one item's size per differing key.
 //!
 //! A differing key `k` is a pair `(X, w)` in GF(2^64): the *locator* `X = k ⊕ m_x` (the
-//! key under a per-session mask) and the *value* `w`, the XOR of the two sides' masked
-//! digests (`v ⊕ m_v` for a key one side lacks, `v1 ⊕ v2` for a key held in two versions:
-//! one difference, as in [`crate::riblt`]). A set's *syndromes* are its power sums
+//! key under a per-session mask) and the *value* `w`, the XOR of the two sides' scaled
+//! masked digests `s(k)·(v ⊕ m_v)` (`s(k)·(v1 ⊕ v2)` for a key held in two versions: one
+//! difference, as in [`crate::riblt`]; the per-key scale keeps equal digests from giving
+//! equal values). A set's *syndromes* are its power sums
 //! `s_j = ⊕ w·X^j`, `j = 0, 1, …`; each side computes them over its own items, and their
 //! XOR is the syndrome sequence of the difference alone (common items cancel). That is
 //! the syndrome of a Reed–Solomon error pattern whose error locations are the differing
@@ -84,6 +85,23 @@ impl Masks {
     fn bucket_hash(&self, key: u64) -> u64 {
         mix(key ^ self.bucket)
     }
+
+    /// The key's nonzero scale of its value: `w = scale(k)·(v ⊕ m_v)`. Without it two
+    /// differing keys with the same digest (a version counter, a tombstone) would carry
+    /// equal values, and in characteristic 2 equal values make every even syndrome the
+    /// square of an earlier one (`p_2j = p_j²`): the verifying syndrome would prove
+    /// nothing (the fuzzer found a session decoding three such keys as one).
+    fn scale(&self, key: u64) -> u64 {
+        mix(key ^ self.value.rotate_left(32)) | 1
+    }
+
+    /// The point of an item: `(locator, value)`.
+    fn point(&self, item: Item) -> (u64, u64) {
+        (
+            item.key ^ self.locator,
+            gf::mul(self.scale(item.key), item.digest ^ self.value),
+        )
+    }
 }
 
 /// A session's items as `(bucket hash, (locator, value))`, sorted by bucket hash, and
@@ -100,12 +118,7 @@ impl Points {
     fn new(items: &[Item], masks: Masks) -> Self {
         let mut all: Vec<(u64, (u64, u64))> = items
             .iter()
-            .map(|i| {
-                (
-                    masks.bucket_hash(i.key),
-                    (i.key ^ masks.locator, i.digest ^ masks.value),
-                )
-            })
+            .map(|i| (masks.bucket_hash(i.key), masks.point(*i)))
             .collect();
         all.sort_unstable_by_key(|p| p.0);
         let (hashes, points): (Vec<u64>, Vec<(u64, u64)>) = all.into_iter().unzip();
@@ -632,6 +645,8 @@ impl Decoder {
         for leaf in &self.leaves {
             for &(x, w) in leaf.done.iter().flatten() {
                 let key = x ^ self.masks.locator;
+                // `scale` is odd, so nonzero and invertible.
+                let w = gf::mul(w, gf::inv(self.masks.scale(key)).unwrap_or(0));
                 match self.lookup.get(&key) {
                     Some(&ours) if w == ours ^ self.masks.value => {
                         local.push(Item { key, digest: ours });
@@ -813,6 +828,8 @@ fn tail_mean(lambda: f64, t: usize) -> f64 {
 /// 1.16–1.21) for about one more round trip.
 #[must_use]
 pub fn first_batch(differences: f64) -> (u8, u32) {
+    // Any estimate above 2^30 would ask for the deepest buckets anyway.
+    let differences = differences.clamp(0.0, f64::from(1u32 << 30));
     let depth = if differences <= LOAD {
         0
     } else {
@@ -820,8 +837,8 @@ pub fn first_batch(differences: f64) -> (u8, u32) {
     };
     let load = differences.max(0.0) / f64::from(1u32 << depth);
     // Saturating float-to-int; the load is small here.
-    let per = (2.0 * (load - 0.5 * load.sqrt()).max(1.0).ceil()) as u32 + VERIFY as u32;
-    (depth, per)
+    let per = (2.0 * (load - 0.5 * load.sqrt()).max(1.0).ceil()) as u32;
+    (depth, per.min(MAX_STEP - VERIFY as u32) + VERIFY as u32)
 }
 
 #[cfg(test)]

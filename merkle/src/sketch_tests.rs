@@ -161,6 +161,19 @@ fn bad_answers_and_asks_are_refused() {
 }
 
 #[test]
+fn first_batches_stay_bounded_for_any_estimate() {
+    assert_eq!(first_batch(0.0), (0, 3));
+    assert_eq!(first_batch(-5.0), (0, 3));
+    for est in [1e12, f64::MAX, f64::INFINITY, f64::NAN] {
+        let (depth, per) = first_batch(est);
+        assert!(
+            depth <= MAX_DEPTH && per <= MAX_STEP,
+            "{est}: {depth} {per}"
+        );
+    }
+}
+
+#[test]
 fn poisson_estimates_are_sane() {
     // Nothing decoded at threshold 8: unknown; half: about 8.7 (the median is ~λ − 1/3).
     assert_eq!(poisson_lambda(0.0, 8), None);
@@ -195,5 +208,76 @@ fn sketch_sweep() {
                 f64::from(rounds) / seeds as f64
             );
         }
+    }
+}
+
+#[test]
+fn a_small_set_from_the_fuzzer_decodes() {
+    // merkle_converge found sessions over these sets failing their set-hash check.
+    let it = |key, digest| Item { key, digest };
+    let common = [
+        (9565, 35),
+        (12159, 8),
+        (16645, 93),
+        (17919, 69),
+        (29147, 113),
+        (45603, 178),
+        (54622, 1),
+        (59648, 94),
+        (65285, 254),
+        (65290, 94),
+        (65486, 101),
+    ];
+    let mut a: Vec<Item> = common.iter().map(|&(k, d)| it(k, d)).collect();
+    let mut b = a.clone();
+    a.push(it(17733, 255));
+    b.push(it(63237, 255));
+    b.push(it(65349, 255));
+    for salt in [0u64, 1, 508_780_269, 3_687_987_351] {
+        let mut enc = Encoder::new(&b, salt, 64);
+        let mut dec = Decoder::new(&a, salt, 100, 64);
+        let (depth, per) = first_batch(1.0);
+        let first = enc.first(depth, per).unwrap();
+        dec.first(depth, per, &first).unwrap();
+        let mut rounds = 0;
+        while let Some(ask) = dec.next_ask() {
+            let bytes = enc.answer(&ask).unwrap();
+            dec.add(&ask, &bytes).unwrap();
+            rounds += 1;
+            assert!(rounds < 20);
+        }
+        let (remote, local) = dec.difference();
+        assert_eq!(
+            sorted(&remote),
+            [it(63237, 255), it(65349, 255)],
+            "salt {salt}"
+        );
+        assert_eq!(local, [it(17733, 255)], "salt {salt}");
+    }
+}
+
+#[test]
+fn equal_digests_and_equal_digest_changes_decode() {
+    // Version counters: every key only on one side holds digest 1, every changed key
+    // went from 1 to 2 (the same XOR everywhere).
+    let it = |key, digest| Item { key, digest };
+    let mut a: Vec<Item> = (0..300).map(|k| it(k, 1)).collect();
+    let mut b = a.clone();
+    let (mut a_only, mut b_only) = (Vec::new(), Vec::new());
+    for k in 1_000..1_040 {
+        a.push(it(k, 1));
+        a_only.push(it(k, 1));
+    }
+    for k in 2_000..2_040 {
+        b.push(it(k, 1));
+        b_only.push(it(k, 1));
+    }
+    for k in 0..40 {
+        b[k as usize].digest = 2;
+        a_only.push(it(k, 1));
+        b_only.push(it(k, 2));
+    }
+    for estimate in [1.0, 120.0] {
+        reconcile(&a, &b, &a_only, &b_only, estimate);
     }
 }

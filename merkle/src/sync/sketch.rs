@@ -50,7 +50,10 @@ where
     ) -> Result<(), FailReason> {
         let hash = self.set_hash(level, nodes).to_le_bytes();
         let mut encoder = Box::new(Encoder::new(&self.items, key.1, self.max_buckets()));
-        let (depth, per) = sketch::first_batch(estimate);
+        let (depth, per) = sketch::first_batch(estimate.min(self.config.max_differences as f64));
+        if (u64::from(per) << depth) > self.config.max_symbols() {
+            return Err(FailReason::TooLarge);
+        }
         let syndromes = encoder.first(depth, per)?;
         s.report.symbols += encoder.sent();
         let step = Step::Sketch {
