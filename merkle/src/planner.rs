@@ -10,9 +10,12 @@
 //! * **item lists** of the differing subtrees: `16` bytes per item under them (what the
 //!   anchors do at their leaves; best when nearly everything differs; the `Done` that
 //!   follows costs the same after lists or a sketch);
-//! * **a RIBLT sketch** of the items under them: about `1.35` coded symbols of ~16 bytes
-//!   per differing key (a key held in two versions is one difference), whatever the number
-//!   of items;
+//! * **a syndrome sketch** ([`crate::sketch`]) of the items under them: about 2.3 sums of
+//!   8 bytes per differing key (a key held in two versions is one difference), whatever
+//!   the number of items, while they are within [`Costs::sketch_items`] (each item enters
+//!   about 40 sums on each side);
+//! * **a RIBLT sketch** of them past that budget: about `1.35` coded symbols of ~16 bytes
+//!   per differing key, and less CPU;
 //! * **descending** a level: `9` bytes per child of each differing node, one round trip,
 //!   and a sketch over fewer items (less CPU) afterwards.
 //!

@@ -22,8 +22,12 @@ pub(crate) struct MerkleArgs {
     /// different versions).
     #[arg(long, value_delimiter = ',', default_value = "1,10,100,1000,10000")]
     diffs: Vec<u64>,
-    /// Methods, comma-separated: planned, tree, riblt, full.
-    #[arg(long, value_delimiter = ',', default_value = "planned,tree,riblt,full")]
+    /// Methods, comma-separated: planned, tree, riblt, sketch, full.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "planned,tree,riblt,sketch,full"
+    )]
     methods: Vec<String>,
     /// log2 of the tree's fanout.
     #[arg(long, default_value_t = 4)]
@@ -238,7 +242,9 @@ fn text(o: &Output) -> String {
          Here: `list` = items shipped in lists, `not diff` = those that did not differ (sketches ship none);\n\
          ideal = d x 16 bytes (key + digest once per differing key); x ideal = whole session (hashes,\n\
          symbols, Done) / ideal; x stream = coded symbols and requests for more alone / ideal (the\n\
-         paper's measure; a symbol is 16 bytes, plus 140 bytes of checksum bits over the first 333); RTT = round trips of the session.\n",
+         paper's measure; a RIBLT symbol is 16 bytes, plus 140 bytes of checksum bits over the first 333;\n\
+         a syndrome 8 bytes, `symbols` counts them); RTT = round trips of the session; `sketch` = the\n\
+         syndrome sketch over the whole set, which `planned` uses within its CPU budget.\n",
     );
     s
 }
