@@ -158,18 +158,6 @@ impl MulBy {
         }
         r
     }
-
-    /// `x^e`, multiplying through the table.
-    fn pow(&self, e: u64) -> u64 {
-        let mut r = 1u64;
-        for bit in (0..64 - e.leading_zeros()).rev() {
-            r = square(r);
-            if (e >> bit) & 1 == 1 {
-                r = self.mul(r);
-            }
-        }
-        r
-    }
 }
 
 /// Multiplication by one fixed element with 8-bit windows: `table[k][b] = b · z^(8k) · x`,
@@ -229,49 +217,14 @@ pub fn power_sums(points: &[(u64, u64)], from: u64, out: &mut [u64]) {
     if out.is_empty() {
         return;
     }
-    if out.len() < TABLE_MIN_SYNDROMES {
-        for &(x, w) in points {
-            let mut v = mul(w, pow(x, from));
-            for o in out.iter_mut() {
-                *o ^= v;
-                v = mul(v, x);
-            }
-        }
-        return;
-    }
-    let mut t = [MulBy::new(0), MulBy::new(0), MulBy::new(0), MulBy::new(0)];
-    let mut quads = points.chunks_exact(4);
-    for q in &mut quads {
-        for (t, &(x, _)) in t.iter_mut().zip(q) {
-            t.set(x);
-        }
-        let mut v = [0u64; 4];
-        for ((v, t), &(_, w)) in v.iter_mut().zip(&t).zip(q) {
-            *v = match from {
-                0 => w,
-                1 => t.mul(w),
-                _ => mul(w, t.pow(from)),
-            };
-        }
-        for o in out.iter_mut() {
-            *o ^= v[0] ^ v[1] ^ v[2] ^ v[3];
-            v = [
-                t[0].mul(v[0]),
-                t[1].mul(v[1]),
-                t[2].mul(v[2]),
-                t[3].mul(v[3]),
-            ];
-        }
-    }
-    let t = &mut t[0];
-    for &(x, w) in quads.remainder() {
-        t.set(x);
-        let mut v = mul(w, t.pow(from));
-        for o in out.iter_mut() {
-            *o ^= v;
-            v = t.mul(v);
-        }
-    }
+    let mut running: Vec<u64> = points
+        .iter()
+        .map(|&(x, w)| match from {
+            0 => w,
+            _ => mul(w, pow(x, from)),
+        })
+        .collect();
+    power_sums_running(points, &mut running, out);
 }
 
 /// Like [`power_sums`] from a running term per point: on entry `running[i]` is
@@ -463,7 +416,6 @@ mod tests {
                 naive = slow_mul(naive, x);
             }
             assert_eq!(pow(x, e), naive);
-            assert_eq!(MulBy::new(x).pow(e), naive);
         }
         assert_eq!(pow(0, 0), 1);
         assert_eq!(pow(0, 5), 0);

@@ -311,6 +311,18 @@ fn apply(
     Ok(runs)
 }
 
+/// Fills `leaves` with the `2^depth` buckets of `depth`, empty, and returns the ask that
+/// gives each `per` syndromes: the first batch.
+fn first_ask(leaves: &mut Vec<Leaf>, depth: u8, per: u32) -> Ask {
+    *leaves = (0..1u64 << depth)
+        .map(|p| Leaf::new(depth, p, 0, 0))
+        .collect();
+    Ask {
+        extend: (0..leaves.len()).map(|i| (i, per)).collect(),
+        ..Ask::default()
+    }
+}
+
 fn syndromes_in(runs: &[Run]) -> u64 {
     runs.iter().map(|r| u64::from(r.to - r.from)).sum()
 }
@@ -367,13 +379,7 @@ impl Encoder {
         if depth > MAX_DEPTH || (1usize << depth) > self.max_leaves {
             return Err(Refused::TooLarge);
         }
-        self.leaves = (0..1u64 << depth)
-            .map(|p| Leaf::new(depth, p, 0, 0))
-            .collect();
-        let ask = Ask {
-            extend: (0..self.leaves.len()).map(|i| (i, per)).collect(),
-            ..Ask::default()
-        };
+        let ask = first_ask(&mut self.leaves, depth, per);
         let runs = apply(&mut self.leaves, &ask, 0, self.max_leaves)?;
         for l in &mut self.leaves {
             l.extended = false;
@@ -500,13 +506,7 @@ impl Decoder {
         if !self.leaves.is_empty() {
             return Err(Refused::Protocol);
         }
-        self.leaves = (0..1u64 << depth)
-            .map(|p| Leaf::new(depth, p, 0, 0))
-            .collect();
-        let ask = Ask {
-            extend: (0..self.leaves.len()).map(|i| (i, per)).collect(),
-            ..Ask::default()
-        };
+        let ask = first_ask(&mut self.leaves, depth, per);
         self.take(&ask, bytes, 0)
     }
 

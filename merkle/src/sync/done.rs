@@ -98,24 +98,11 @@ where
         s.report.symbols += symbols.len() as u64;
         decoder.add(&symbols).map_err(|_| FailReason::TooLarge)?;
         if decoder.is_decoded() {
-            // The sender's set is ours with the difference applied: so must its hash be.
-            let local = decoder.local_only();
-            let remote = decoder.remote_only();
             self.stats.riblt_unpeels += decoder.unpeeled() as u64;
-            let h = self.replica.tree().hasher();
-            let check = local
-                .iter()
-                .chain(&remote)
-                .fold(ours, |acc, i| acc ^ h.item(i.key, i.digest) as u64);
-            if check != theirs {
-                self.stats.false_decodes += 1;
-                return Err(FailReason::Protocol);
-            }
+            let difference = (decoder.remote_only(), decoder.local_only());
+            let local_items = decoder.local_items();
+            self.finish_decoded(now, key, s, reply, (theirs, ours), difference, local_items)?;
             s.report.finish = Finish::Riblt;
-            let tree = self.replica.tree();
-            let peer =
-                ranks::peer_keys(decoder.local_items(), &remote, &local, |k| tree.leaf_of(k));
-            self.finish_sent(now, key, s, reply, local, remote, &peer)?;
             return Ok(false);
         }
         let got = decoder.received() as u64;
@@ -142,6 +129,34 @@ where
             ours,
         };
         Ok(false)
+    }
+
+    /// A sketch decoded to `(remote_only, local_only)` against our `local_items`: checks
+    /// it against the sender's set hash (the sender's set is ours with the difference
+    /// applied, so must its hash be) and finishes.
+    #[allow(clippy::too_many_arguments)] // the session context and the decoded sets
+    pub(super) fn finish_decoded(
+        &mut self,
+        now: Instant,
+        key: &Key3<P>,
+        s: &mut Session,
+        reply: u32,
+        (theirs, ours): (u64, u64),
+        (remote, local): (Vec<Item>, Vec<Item>),
+        local_items: &[Item],
+    ) -> Result<(), FailReason> {
+        let h = self.replica.tree().hasher();
+        let check = local
+            .iter()
+            .chain(&remote)
+            .fold(ours, |acc, i| acc ^ h.item(i.key, i.digest) as u64);
+        if check != theirs {
+            self.stats.false_decodes += 1;
+            return Err(FailReason::Protocol);
+        }
+        let tree = self.replica.tree();
+        let peer = ranks::peer_keys(local_items, &remote, &local, |k| tree.leaf_of(k));
+        self.finish_sent(now, key, s, reply, local, remote, &peer)
     }
 
     /// How many symbols to ask for next. A symbol costs 16 bytes and a round trip ~45

@@ -11,7 +11,6 @@ use bytes::Bytes;
 use super::{FailReason, Key3, MerkleSync};
 use crate::hasher::ItemHasher;
 use crate::message::{Step, bitmap, bits};
-use crate::ranks;
 use crate::session::{Finish, Phase, Session};
 use crate::sketch::{self, Ask, Decoder, Encoder, Refused};
 use crate::store::Store;
@@ -137,22 +136,10 @@ where
         (theirs, ours): (u64, u64),
     ) -> Result<bool, FailReason> {
         if decoder.is_decoded() {
-            let (remote, local) = decoder.difference();
-            // The sender's set is ours with the difference applied: so must its hash be.
-            let h = self.replica.tree().hasher();
-            let check = local
-                .iter()
-                .chain(&remote)
-                .fold(ours, |acc, i| acc ^ h.item(i.key, i.digest) as u64);
-            if check != theirs {
-                self.stats.false_decodes += 1;
-                return Err(FailReason::Protocol);
-            }
+            let difference = decoder.difference();
+            let local_items = decoder.local_items();
+            self.finish_decoded(now, key, s, reply, (theirs, ours), difference, local_items)?;
             s.report.finish = Finish::Sketch;
-            let tree = self.replica.tree();
-            let peer =
-                ranks::peer_keys(decoder.local_items(), &remote, &local, |k| tree.leaf_of(k));
-            self.finish_sent(now, key, s, reply, local, remote, &peer)?;
             return Ok(false);
         }
         // Not decoded, so some bucket is pending and there is something to ask.
