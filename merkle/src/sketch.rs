@@ -213,6 +213,13 @@ pub struct Ask {
 
 /// The most syndromes one ask adds to one bucket.
 pub const MAX_STEP: u32 = 1 << 16;
+/// The most syndromes one bucket may have: an honest decoder splits a bucket long before
+/// (at about `4·LOAD`); the bound keeps a hostile peer from making us sum every item of a
+/// bucket into thousands of syndromes.
+pub const MAX_HAVE: u32 = 1 << 8;
+/// The most point-syndrome products one answer may cost (about 2 s of CPU): a hostile
+/// asker cannot make us compute more per step.
+pub const MAX_WORK: u64 = 1 << 28;
 
 /// Why an ask or a batch is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,6 +306,9 @@ fn apply(
     for &(i, by) in &ask.extend {
         let leaf = &mut leaves[i];
         let to = leaf.have.checked_add(by).ok_or(Refused::TooLarge)?;
+        if to > MAX_HAVE {
+            return Err(Refused::TooLarge);
+        }
         runs.push(Run {
             leaf: i,
             from: leaf.have,
@@ -392,8 +402,20 @@ impl Encoder {
     /// # Errors
     /// [`Refused`] if the ask does not fit the buckets or a bound.
     pub fn answer(&mut self, ask: &Ask) -> Result<Vec<u8>, Refused> {
+        let mut leaves = self.leaves.clone();
+        let runs = apply(&mut leaves, ask, self.round + 1, self.max_leaves)?;
+        let work: u64 = runs
+            .iter()
+            .map(|r| {
+                let l = &leaves[r.leaf];
+                self.points.range(l.depth, l.prefix).len() as u64 * u64::from(r.to - r.from)
+            })
+            .sum();
+        if work > MAX_WORK {
+            return Err(Refused::TooLarge);
+        }
         self.round += 1;
-        let runs = apply(&mut self.leaves, ask, self.round, self.max_leaves)?;
+        self.leaves = leaves;
         Ok(self.produce(&runs))
     }
 

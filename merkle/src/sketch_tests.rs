@@ -156,6 +156,14 @@ fn bad_answers_and_asks_are_refused() {
         ..Ask::default()
     };
     assert_eq!(enc.answer(&many), Err(Refused::TooLarge));
+    // Past a bucket's bound of syndromes, a refused ask changes nothing.
+    let greedy = Ask {
+        extend: vec![(0, MAX_HAVE)],
+        ..Ask::default()
+    };
+    let before = enc.buckets();
+    assert_eq!(enc.answer(&greedy), Err(Refused::TooLarge));
+    assert_eq!(enc.buckets(), before);
     // Too deep a first batch.
     assert_eq!(enc.first(MAX_DEPTH + 1, PER), Err(Refused::TooLarge));
 }
